@@ -1,0 +1,207 @@
+package io.azsdp.config;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Immutable configuration. Defaults come from {@code conf/azsdp.properties} (bundled in the jar), overlaid by the file
+ * named in {@code -Dazsdp.config}, then by {@code azsdp.*} system properties, then per socket via {@link #with}.
+ * Every value is validated when the configuration is built, and an unknown key or bad value throws
+ * {@link IllegalArgumentException} naming the key.
+ */
+public final class AzSdpConfig {
+    public static final String FABRIC = "azsdp.fabric";
+    public static final String SERVER_FABRICS = "azsdp.server.fabrics";
+    public static final String MODE = "azsdp.mode";
+    public static final String ZCOPY_THRESHOLD = "azsdp.zcopy.threshold";
+    public static final String ZCOPY_MAX_ADVERTS = "azsdp.zcopy.maxAdverts";
+    public static final String ZCOPY_POOL_BYTES = "azsdp.zcopy.poolBytes";
+    public static final String ZCOPY_READ_CHUNK = "azsdp.zcopy.readChunk";
+    public static final String ZCOPY_STAGING_BYTES = "azsdp.zcopy.stagingBytes";
+    public static final String BCOPY_BUFFER_SIZE = "azsdp.bcopy.bufferSize";
+    public static final String BCOPY_BUFFERS = "azsdp.bcopy.buffers";
+    public static final String CREDITS_RESERVE = "azsdp.credits.reserve";
+    public static final String CONNECT_TIMEOUT_MS = "azsdp.connect.timeoutMs";
+    public static final String LIVENESS_TIMEOUT_MS = "azsdp.liveness.timeoutMs";
+    public static final String CLOSE_TIMEOUT_MS = "azsdp.close.timeoutMs";
+
+    /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
+    private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
+
+    /** Key → validator; the validators define the set of known keys. */
+    private static final Map<String, Validator> KEYS = Map.ofEntries(
+            Map.entry(FABRIC, oneOf("auto", "shm", "tcp", "rdma")),
+            Map.entry(SERVER_FABRICS, listOf("shm", "tcp", "rdma")),
+            Map.entry(MODE, oneOf("bcopy", "zcopy", "auto")),
+            Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
+            Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
+            Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),
+            Map.entry(ZCOPY_READ_CHUNK, range(4096, 1 << 30)),
+            Map.entry(ZCOPY_STAGING_BYTES, range(4096, 1 << 30)),
+            Map.entry(BCOPY_BUFFER_SIZE, range(64, 16 << 20)),
+            Map.entry(BCOPY_BUFFERS, range(4, 4096)),
+            Map.entry(CREDITS_RESERVE, range(1, 16)),
+            Map.entry(CONNECT_TIMEOUT_MS, range(1, Integer.MAX_VALUE)),
+            Map.entry(LIVENESS_TIMEOUT_MS, range(10, Integer.MAX_VALUE)),
+            Map.entry(CLOSE_TIMEOUT_MS, range(0, Integer.MAX_VALUE)));
+
+    private static volatile AzSdpConfig global;
+
+    private final Map<String, String> values;
+
+    private AzSdpConfig(Map<String, String> values) {
+        this.values = Collections.unmodifiableMap(values);
+        for (String key : KEYS.keySet()) {
+            if (!values.containsKey(key)) {
+                throw new IllegalArgumentException("missing configuration key " + key);
+            }
+        }
+        if (intValue(CREDITS_RESERVE) + 2 > intValue(BCOPY_BUFFERS)) {
+            throw new IllegalArgumentException(CREDITS_RESERVE + " must leave at least two credits for data: "
+                    + CREDITS_RESERVE + "=" + intValue(CREDITS_RESERVE) + ", " + BCOPY_BUFFERS + "="
+                    + intValue(BCOPY_BUFFERS));
+        }
+    }
+
+    /** The process-wide configuration: bundled defaults, the -Dazsdp.config file, then system properties. */
+    public static AzSdpConfig global() {
+        AzSdpConfig g = global;
+        if (g == null) {
+            synchronized (AzSdpConfig.class) {
+                g = global;
+                if (g == null) {
+                    global = g = load(System.getProperties());
+                }
+            }
+        }
+        return g;
+    }
+
+    /** Builds a configuration from the bundled defaults overlaid by the {@code azsdp.*} entries of {@code props}. */
+    public static AzSdpConfig load(Properties props) {
+        Map<String, String> v = new TreeMap<>();
+        try (InputStream in = AzSdpConfig.class.getResourceAsStream("azsdp.properties")) {
+            if (in == null) {
+                throw new IllegalStateException("bundled azsdp.properties missing from the class path");
+            }
+            overlay(v, read(in), "bundled defaults");
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read bundled azsdp.properties", e);
+        }
+        String file = props.getProperty("azsdp.config");
+        if (file != null) {
+            try (InputStream in = Files.newInputStream(Path.of(file))) {
+                overlay(v, read(in), file);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("azsdp.config: cannot read " + file + ": " + e.getMessage(), e);
+            }
+        }
+        overlay(v, props, "system properties");
+        return new AzSdpConfig(v);
+    }
+
+    /** A copy with one key changed (per-socket settings). */
+    public AzSdpConfig with(String key, Object value) {
+        Map<String, String> v = new TreeMap<>(values);
+        put(v, key, String.valueOf(value), "per-socket setting");
+        return new AzSdpConfig(v);
+    }
+
+    public String get(String key) {
+        String s = values.get(key);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown configuration key " + key);
+        }
+        return s;
+    }
+
+    public int intValue(String key) {
+        return Integer.parseInt(get(key));
+    }
+
+    public Map<String, String> asMap() {
+        return values;
+    }
+
+    private static Properties read(InputStream in) throws IOException {
+        Properties p = new Properties();
+        try (Reader r = new java.io.InputStreamReader(in, StandardCharsets.UTF_8)) {
+            p.load(r);
+        }
+        return p;
+    }
+
+    private static void overlay(Map<String, String> target, Properties p, String source) {
+        for (String key : p.stringPropertyNames()) {
+            if (key.startsWith("azsdp.") && !FOREIGN_KEYS.contains(key)) {
+                put(target, key, p.getProperty(key).trim(), source);
+            }
+        }
+    }
+
+    private static void put(Map<String, String> target, String key, String value, String source) {
+        Validator val = KEYS.get(key);
+        if (val == null) {
+            throw new IllegalArgumentException("unknown AZ-SDP configuration key '" + key + "' (from " + source
+                    + "); known keys: " + new TreeMap<>(KEYS).keySet());
+        }
+        String err = val.check(value);
+        if (err != null) {
+            throw new IllegalArgumentException("bad value '" + value + "' for " + key + " (from " + source + "): "
+                    + err);
+        }
+        target.put(key, value.toLowerCase(Locale.ROOT));
+    }
+
+    @Override
+    public String toString() {
+        return "AzSdpConfig" + values;
+    }
+
+    private interface Validator {
+        /** Null when valid, else what is wrong. */
+        String check(String value);
+    }
+
+    private static Validator oneOf(String... allowed) {
+        Set<String> set = Set.of(allowed);
+        return v -> set.contains(v.toLowerCase(Locale.ROOT)) ? null : "expected one of " + String.join(", ", allowed);
+    }
+
+    private static Validator listOf(String... allowed) {
+        Validator one = oneOf(allowed);
+        return v -> {
+            if (v.isBlank()) {
+                return "expected a comma-separated list of " + String.join(", ", allowed);
+            }
+            for (String part : v.split(",")) {
+                String err = one.check(part.trim());
+                if (err != null) {
+                    return "'" + part.trim() + "': " + err;
+                }
+            }
+            return null;
+        };
+    }
+
+    private static Validator range(long min, long max) {
+        return v -> {
+            try {
+                long n = Long.parseLong(v);
+                return n < min || n > max ? "expected an integer in [" + min + ", " + max + "]" : null;
+            } catch (NumberFormatException e) {
+                return "expected an integer in [" + min + ", " + max + "]";
+            }
+        };
+    }
+}

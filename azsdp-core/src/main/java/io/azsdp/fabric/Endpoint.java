@@ -1,0 +1,61 @@
+package io.azsdp.fabric;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+
+/**
+ * One reliable, connected queue pair (the RC QP of verbs). All posts are non-blocking: they either queue the work
+ * request or throw. Completions are delivered to the {@link CompletionHandler}, from a provider thread or inline from
+ * the posting thread, in posting order per opcode class (sends, receives, one-sided ops).
+ *
+ * <p>An incoming SEND is matched with the oldest posted receive; when none is posted the provider holds the message
+ * (infinite receiver-not-ready retry), so a peer that honours credits never loses a message.
+ *
+ * <p>Memory is registered per endpoint (one protection domain per connection). A remote READ or WRITE outside a
+ * registered region or with a wrong key fails with {@link WcStatus#REM_ACCESS_ERR} and touches no memory; as with
+ * verbs, such an error breaks the connection.
+ */
+public interface Endpoint extends Closeable {
+
+    String fabricName();
+
+    InetSocketAddress localAddress();
+
+    InetSocketAddress remoteAddress();
+
+    /** Must be called once, before {@link #start()}. */
+    void setHandler(CompletionHandler handler);
+
+    /** Starts delivering receive completions. Receives may be posted before. */
+    void start();
+
+    /** Registers a direct buffer's [position, limit) range for local and remote access. */
+    MemoryRegion register(ByteBuffer buffer) throws IOException;
+
+    /** Deregisters; later remote accesses with its key fail. Idempotent. */
+    void deregister(MemoryRegion region);
+
+    void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException;
+
+    void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException;
+
+    /** One-sided read of {@code length} bytes at {@code remoteAddress} (key {@code rkey}) into the local region. */
+    void postRead(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
+            throws IOException;
+
+    /** One-sided write of the local range to {@code remoteAddress} (key {@code rkey}). */
+    void postWrite(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
+            throws IOException;
+
+    /** True until the endpoint is closed, aborted or broken. */
+    boolean isOpen();
+
+    /** Orderly close: sends already posted are delivered first, then the peer sees a disconnect. Idempotent. */
+    @Override
+    void close();
+
+    /** Abortive close: pending work is flushed with errors, the peer sees a disconnect at once. Idempotent. */
+    void abort();
+}

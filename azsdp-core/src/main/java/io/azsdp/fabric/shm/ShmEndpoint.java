@@ -1,0 +1,528 @@
+package io.azsdp.fabric.shm;
+
+import io.azsdp.fabric.CompletionHandler;
+import io.azsdp.fabric.Endpoint;
+import io.azsdp.fabric.FabricException;
+import io.azsdp.fabric.FabricOptions;
+import io.azsdp.fabric.MemoryRegion;
+import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.WcStatus;
+import io.azsdp.nativeio.NativeLib;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One side of a shm connection. SENDs are copied into the peer-bound ring by the posting thread and complete inline;
+ * READ/WRITE are one process_vm_readv/writev between the two processes' registered memory and complete inline; the
+ * progress thread matches inbound ring records with posted receives and detects peer close, abort and death.
+ *
+ * <p>Locks (never held across a callback; acquired in this order): {@code rmaLock} serialises one-sided operations,
+ * {@code sendLock} the outbound ring and every phase transition, {@code recvLock} the posting of receives; the region
+ * table has its own monitor. Unmapping the segment takes all of them, and every path checks the phase (or the receive
+ * queue's closed flag) under its lock before touching the segment, so nothing can touch it once it is gone.
+ *
+ * <p>Disconnect: {@link #beginShutdown} makes the phase transition, tells the peer (state word + doorbell) and revokes
+ * our region keys; {@link #finishDisconnect} flushes posted receives and calls {@code onDisconnect} exactly once. The
+ * latter runs on the progress thread when there is one (it is the only consumer of the receive queue), inline
+ * otherwise.
+ */
+final class ShmEndpoint implements Endpoint {
+    private static final Logger LOG = LoggerFactory.getLogger(ShmEndpoint.class);
+
+    /** Spin this long before sleeping: a reply on a busy connection usually arrives within it. */
+    private static final long SPIN_NANOS = 5_000;
+
+    // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
+    private static final int OPEN = 0;
+    private static final int CLOSED = 1;
+    private static final int ABORTED = 2;
+    private static final int BROKEN = 3;
+    private static final int PEER_CLOSED = 4;
+    private static final int PEER_RESET = 5;
+    private static final int PEER_DEAD = 6;
+
+    private final ShmSegment seg;
+    private final int side;
+    private final int peerSide;
+    private final int peerPid;
+    private final ProcessHandle peerProcess; // null when already gone at connect time
+    private final ShmRing out;
+    private final ShmRing in;
+    private final RegionTable localRegions;
+    private final RegionTable peerRegions;
+    private final RecvQueue recvs;
+    private final InlineCompletions sendCompletions = new InlineCompletions();
+    private final InlineCompletions rmaCompletions = new InlineCompletions();
+    private final InetSocketAddress localAddress;
+    private final InetSocketAddress remoteAddress;
+    private final long waitNanos;
+    private final long livenessNanos;
+    private final BooleanSupplier peerAliveCheck = this::peerAlive;
+
+    private final Object rmaLock = new Object();
+    private final Object sendLock = new Object();
+    private final Object recvLock = new Object();
+
+    private volatile CompletionHandler handler;
+    private volatile int phase = OPEN;
+    private volatile IOException disconnectCause; // written under sendLock before the phase leaves OPEN
+    private final AtomicBoolean disconnectDelivered = new AtomicBoolean();
+    private boolean started; // guarded by sendLock
+    private volatile Thread thread;
+    private boolean recvClosed; // guarded by recvLock
+    private long lastLivenessCheck; // progress thread
+    private final String statPath;
+    private final byte[] statBuffer = new byte[1024];
+
+    ShmEndpoint(ShmSegment seg, int side, FabricOptions options, InetSocketAddress localAddress,
+                InetSocketAddress remoteAddress) {
+        this.seg = seg;
+        this.side = side;
+        this.peerSide = 1 - side;
+        this.peerPid = seg.pid(peerSide);
+        this.peerProcess = ProcessHandle.of(peerPid).orElse(null);
+        this.statPath = "/proc/" + peerPid + "/stat";
+        this.out = new ShmRing(seg, peerSide);
+        this.in = new ShmRing(seg, side);
+        this.localRegions = new RegionTable(seg, side, true);
+        this.peerRegions = new RegionTable(seg, peerSide, false);
+        this.recvs = new RecvQueue(options.maxPostedRecvs());
+        this.localAddress = localAddress;
+        this.remoteAddress = remoteAddress;
+        this.livenessNanos = TimeUnit.MILLISECONDS.toNanos(options.livenessTimeoutMs());
+        this.waitNanos = Math.max(TimeUnit.MILLISECONDS.toNanos(1),
+                Math.min(TimeUnit.MILLISECONDS.toNanos(100), livenessNanos / 4));
+    }
+
+    @Override
+    public String fabricName() {
+        return "shm";
+    }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        return localAddress;
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        return remoteAddress;
+    }
+
+    @Override
+    public void setHandler(CompletionHandler handler) {
+        this.handler = handler;
+    }
+
+    @Override
+    public void start() {
+        synchronized (sendLock) {
+            if (started) {
+                throw new IllegalStateException("endpoint already started");
+            }
+            started = true;
+            if (phase != OPEN) {
+                return; // closed before start: the disconnect was delivered inline
+            }
+            Thread t = new Thread(this::progressThread, "azsdp-shm-rx-" + peerPid);
+            t.setDaemon(true);
+            thread = t;
+            t.start();
+        }
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    @Override
+    public MemoryRegion register(ByteBuffer buffer) throws IOException {
+        return localRegions.register(buffer);
+    }
+
+    @Override
+    public void deregister(MemoryRegion region) {
+        localRegions.deregister(region, peerAliveCheck, livenessNanos);
+    }
+
+    private void checkLocal(MemoryRegion region, int offset, int length) throws FabricException {
+        if (!localRegions.owns(region)) {
+            throw new FabricException(WcStatus.LOC_PROT_ERR, "memory region not registered with this endpoint: "
+                    + region);
+        }
+        region.checkRange(offset, length);
+    }
+
+    // ------------------------------------------------------------------ two-sided
+
+    @Override
+    public void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException {
+        checkLocal(region, offset, length);
+        synchronized (recvLock) {
+            if (recvClosed) {
+                throw closedException();
+            }
+            if (!recvs.offer(wrId, region, offset, length)) {
+                throw new IOException("too many posted receives (max " + recvs.limit() + ")");
+            }
+            // The progress thread may be asleep waiting for exactly this receive (volatile tail, then flag: Dekker).
+            if (in.consumerSleeping()) {
+                in.ring();
+            }
+        }
+    }
+
+    @Override
+    public void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException {
+        checkLocal(region, offset, length);
+        if (length > out.maxMessage()) {
+            throw new FabricException(WcStatus.LOC_LEN_ERR, "SEND of " + length
+                    + " bytes exceeds the peer's maximum message size of " + out.maxMessage());
+        }
+        synchronized (sendLock) {
+            ensureOpen();
+            if (!out.offer(region.buffer(), offset, length)) {
+                throw new IOException("remote receive queue overrun");
+            }
+            sendCompletions.add(Opcode.SEND, wrId, length, WcStatus.SUCCESS);
+        }
+        sendCompletions.drain(handler);
+    }
+
+    // ------------------------------------------------------------------ one-sided
+
+    @Override
+    public void postRead(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
+            throws IOException {
+        oneSided(Opcode.READ, wrId, local, offset, length, remoteAddress, rkey);
+    }
+
+    @Override
+    public void postWrite(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
+            throws IOException {
+        oneSided(Opcode.WRITE, wrId, local, offset, length, remoteAddress, rkey);
+    }
+
+    private void oneSided(int opcode, long wrId, MemoryRegion local, int offset, int length, long raddr, int rkey)
+            throws IOException {
+        checkLocal(local, offset, length);
+        boolean inline = false;
+        synchronized (rmaLock) {
+            synchronized (sendLock) {
+                ensureOpen();
+            }
+            FabricException error = transfer(opcode, local.address() + offset, length, raddr, rkey);
+            if (error == null) {
+                rmaCompletions.add(opcode, wrId, length, WcStatus.SUCCESS);
+            } else {
+                // As with verbs, a failed one-sided operation moves the connection to the error state.
+                rmaCompletions.add(opcode, wrId, 0, error.status());
+                inline = beginShutdown(BROKEN, error);
+            }
+        }
+        try {
+            rmaCompletions.drain(handler);
+        } finally {
+            if (inline) {
+                finishDisconnect();
+                releaseSegment();
+            }
+        }
+    }
+
+    /** One copy between our memory and the peer's, after checking the peer's key and bounds. Null on success. */
+    private FabricException transfer(int opcode, long localAddr, int length, long raddr, int rkey) {
+        int slot = peerRegions.pin(rkey);
+        if (slot < 0) {
+            return new FabricException(WcStatus.REM_ACCESS_ERR, Opcode.name(opcode) + ": remote key 0x"
+                    + Integer.toHexString(rkey) + " is not registered by the peer");
+        }
+        try {
+            long base = peerRegions.address(slot);
+            long regionLength = peerRegions.length(slot);
+            long off = raddr - base; // exact for any raddr: valid iff 0 <= off <= regionLength - length
+            if (off < 0 || off > regionLength - length) {
+                return new FabricException(WcStatus.REM_ACCESS_ERR, Opcode.name(opcode) + ": remote range [0x"
+                        + Long.toHexString(raddr) + ", +" + length + ") outside the peer's region [0x"
+                        + Long.toHexString(base) + ", +" + regionLength + ") of key 0x" + Integer.toHexString(rkey));
+            }
+            if (length == 0) {
+                return null;
+            }
+            long n = opcode == Opcode.READ
+                    ? NativeLib.readRemote(peerPid, localAddr, raddr, length)
+                    : NativeLib.writeRemote(peerPid, localAddr, raddr, length);
+            if (n != length) {
+                return new FabricException(WcStatus.REM_OP_ERR, Opcode.name(opcode) + " of " + length
+                        + " bytes from/to process " + peerPid + " failed: " + (n < 0 ? "errno " + -n : n + " bytes"));
+            }
+            return null;
+        } finally {
+            peerRegions.unpin(slot);
+        }
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    @Override
+    public boolean isOpen() {
+        return phase == OPEN;
+    }
+
+    @Override
+    public void close() {
+        shutdown(CLOSED, null);
+    }
+
+    @Override
+    public void abort() {
+        shutdown(ABORTED, new IOException("aborted locally"));
+    }
+
+    private void shutdown(int newPhase, IOException cause) {
+        if (beginShutdown(newPhase, cause)) {
+            finishDisconnect();
+            releaseSegment();
+        }
+    }
+
+    /** Caller holds sendLock. Throws unless both sides are open. */
+    private void ensureOpen() throws IOException {
+        if (phase != OPEN) {
+            throw closedException();
+        }
+        int ps = seg.state(peerSide);
+        if (ps != ShmSegment.STATE_OPEN) {
+            throw new IOException(ps == ShmSegment.STATE_CLOSED ? "connection closed by peer"
+                    : "connection reset by peer");
+        }
+    }
+
+    private IOException closedException() {
+        IOException cause = disconnectCause;
+        return new IOException("shm endpoint is closed" + (cause == null ? "" : ": " + cause.getMessage()), cause);
+    }
+
+    /**
+     * Leaves OPEN (first caller wins), publishes our state and wakes both progress threads, then revokes our region
+     * keys so the peer can no longer touch our memory.
+     *
+     * @return true when the caller must run {@link #finishDisconnect} itself (no progress thread)
+     */
+    private boolean beginShutdown(int newPhase, IOException cause) {
+        boolean inline;
+        synchronized (sendLock) {
+            if (phase != OPEN) {
+                return false;
+            }
+            disconnectCause = cause;
+            phase = newPhase;
+            // Under sendLock, so every SEND that completed successfully is in the ring before the peer sees this.
+            seg.setState(side, newPhase == CLOSED || newPhase == PEER_CLOSED
+                    ? ShmSegment.STATE_CLOSED : ShmSegment.STATE_ABORTED);
+            out.ring();
+            Thread t = thread;
+            inline = t == null;
+            if (t != null && t != Thread.currentThread()) {
+                in.ring();
+            }
+        }
+        localRegions.revokeAll(peerAliveCheck, livenessNanos);
+        return inline;
+    }
+
+    /** Flushes the posted receives and reports the disconnect, once. Runs on the receive queue's consumer. */
+    private void finishDisconnect() {
+        if (!disconnectDelivered.compareAndSet(false, true)) {
+            return;
+        }
+        synchronized (recvLock) {
+            recvClosed = true;
+        }
+        while (!recvs.isEmpty()) {
+            long wrId = recvs.wrId();
+            recvs.remove();
+            complete(Opcode.RECV, wrId, 0, WcStatus.FLUSH_ERR);
+        }
+        CompletionHandler h = handler;
+        if (h != null) {
+            try {
+                h.onDisconnect(disconnectCause);
+            } catch (Throwable t) {
+                LOG.warn("shm: onDisconnect handler failed", t);
+            }
+        }
+    }
+
+    /** Unmaps the segment once nothing can touch it: after the phase left OPEN and the progress thread is done. */
+    private void releaseSegment() {
+        synchronized (rmaLock) {
+            synchronized (sendLock) {
+                synchronized (recvLock) {
+                    localRegions.detach();
+                    seg.release();
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ progress thread
+
+    private void progressThread() {
+        lastLivenessCheck = System.nanoTime();
+        try {
+            receiveLoop();
+        } catch (Throwable t) {
+            LOG.error("shm: progress thread failed", t);
+            beginShutdown(BROKEN, new FabricException(WcStatus.TRANSPORT_ERR, "shm progress thread failed: " + t, t));
+        } finally {
+            finishDisconnect();
+            releaseSegment();
+        }
+    }
+
+    /** Matches ring records with posted receives until the phase leaves OPEN. */
+    private void receiveLoop() {
+        final ShmRing in = this.in;
+        final RecvQueue recvs = this.recvs;
+        while (phase == OPEN) {
+            int length;
+            try {
+                length = in.next();
+                int peerState = seg.state(peerSide);
+                if (peerState != ShmSegment.STATE_OPEN && peerState != ShmSegment.STATE_CLOSED) {
+                    beginShutdown(PEER_RESET, new IOException("connection reset by peer")); // no draining
+                    return;
+                }
+                if (length < 0) {
+                    if (peerState == ShmSegment.STATE_CLOSED) {
+                        // The peer published its last tail before its state; one more look settles it.
+                        if (in.next() < 0) {
+                            beginShutdown(PEER_CLOSED, null);
+                            return;
+                        }
+                        continue;
+                    }
+                    await(false);
+                    continue;
+                }
+            } catch (FabricException e) {
+                beginShutdown(BROKEN, e);
+                return;
+            }
+            if (recvs.isEmpty()) {
+                await(true); // receiver not ready: the message stays in the ring
+                continue;
+            }
+            long wrId = recvs.wrId();
+            int capacity = recvs.length();
+            if (length > capacity) {
+                recvs.remove();
+                complete(Opcode.RECV, wrId, 0, WcStatus.LOC_LEN_ERR);
+                beginShutdown(BROKEN, new FabricException(WcStatus.LOC_LEN_ERR, "incoming SEND of " + length
+                        + " bytes is larger than the posted receive of " + capacity + " bytes"));
+                return;
+            }
+            in.copyTo(recvs.region().buffer(), recvs.offset(), length);
+            in.consume();
+            recvs.remove();
+            complete(Opcode.RECV, wrId, length, WcStatus.SUCCESS);
+        }
+    }
+
+    /**
+     * Waits for a ring record ({@code forRecv} false) or a posted receive (true): spins briefly, then sleeps on our
+     * inbound doorbell, which the peer rings for data and state changes and we ring for posted receives and local
+     * shutdown. Sleeps are bounded so that a dead peer is noticed within the liveness timeout.
+     */
+    private void await(boolean forRecv) {
+        long spinStart = System.nanoTime();
+        do {
+            Thread.onSpinWait();
+            if (ready(forRecv)) {
+                return;
+            }
+        } while (System.nanoTime() - spinStart < SPIN_NANOS);
+        in.setSleeping(true);
+        int seen = in.doorbell();
+        if (!ready(forRecv)) {
+            in.await(seen, waitNanos);
+        }
+        in.setSleeping(false);
+        long now = System.nanoTime();
+        if (now - lastLivenessCheck >= waitNanos) {
+            lastLivenessCheck = now;
+            if (seg.state(peerSide) == ShmSegment.STATE_OPEN && !peerAlive()) {
+                beginShutdown(PEER_DEAD, new IOException("shm peer process " + peerPid + " died"));
+            }
+        }
+    }
+
+    private boolean ready(boolean forRecv) {
+        if (phase != OPEN) {
+            return true;
+        }
+        int peerState = seg.state(peerSide);
+        if (forRecv) {
+            // An orderly close still wants its messages delivered, so only an abort ends a wait for a receive.
+            return !recvs.isEmpty() || (peerState != ShmSegment.STATE_OPEN && peerState != ShmSegment.STATE_CLOSED);
+        }
+        return in.hasData() || peerState != ShmSegment.STATE_OPEN;
+    }
+
+    /**
+     * ProcessHandle compares the start time, so a recycled pid does not count. A zombie (killed, not yet reaped by
+     * its parent) still "exists" for ProcessHandle, so the state letter in /proc/pid/stat is checked too, read into a
+     * reused buffer: this runs every wait timeout for the life of the connection.
+     */
+    private boolean peerAlive() {
+        if (peerProcess == null || !peerProcess.isAlive()) {
+            return false;
+        }
+        synchronized (statBuffer) { // also called by deregistering threads
+            int n = 0;
+            try (FileInputStream in = new FileInputStream(statPath)) {
+                for (int r; n < statBuffer.length && (r = in.read(statBuffer, n, statBuffer.length - n)) > 0; ) {
+                    n += r;
+                }
+            } catch (IOException e) {
+                return peerProcess.isAlive(); // gone between the two checks, or no /proc: trust ProcessHandle
+            }
+            // "pid (comm) S ...": the state follows the last ')' (comm may itself contain parentheses)
+            for (int i = n - 1; i >= 0; i--) {
+                if (statBuffer[i] == ')') {
+                    return i + 2 >= n || statBuffer[i + 2] != 'Z';
+                }
+            }
+            return true;
+        }
+    }
+
+    private void complete(int opcode, long wrId, int byteLen, int status) {
+        CompletionHandler h = handler;
+        if (h == null) {
+            return;
+        }
+        try {
+            h.onCompletion(opcode, wrId, byteLen, status);
+        } catch (Throwable t) {
+            LOG.warn("shm: completion handler failed for {} wrId {}", Opcode.name(opcode), wrId, t);
+        }
+    }
+
+    /** For tests that corrupt the shared memory on purpose. */
+    ShmSegment segment() {
+        return seg;
+    }
+
+    @Override
+    public String toString() {
+        return "ShmEndpoint[" + localAddress + " -> " + remoteAddress + ", peer pid " + peerPid + ", "
+                + (isOpen() ? "open" : "closed") + "]";
+    }
+}

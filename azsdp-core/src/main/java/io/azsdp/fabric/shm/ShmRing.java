@@ -1,0 +1,209 @@
+package io.azsdp.fabric.shm;
+
+import static io.azsdp.fabric.shm.ShmSegment.INT;
+import static io.azsdp.fabric.shm.ShmSegment.LONG;
+import static io.azsdp.fabric.shm.ShmSegment.RECORD_HEADER;
+
+import io.azsdp.fabric.FabricException;
+import io.azsdp.fabric.WcStatus;
+import io.azsdp.nativeio.NativeLib;
+import java.nio.ByteBuffer;
+
+/**
+ * One direction's single-producer single-consumer message ring in the segment. An endpoint holds two instances: the
+ * outbound ring, on which it only calls producer methods (under its send lock), and the inbound ring, on which only its
+ * progress thread calls consumer methods (plus {@link #consumerSleeping}/{@link #ring} for local wake-ups).
+ *
+ * <p>{@code head} and {@code tail} are monotonically increasing byte counters (position = counter % capacity). Records
+ * are 8-byte aligned and never straddle the end: a PAD record fills the rest at wrap. Each side caches the other's
+ * counter and only re-reads the shared line when the cached value says "full" / "empty".
+ *
+ * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes {@code tail} with a volatile store and
+ * then reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks {@code tail}, and only
+ * then futex-waits on the doorbell value it read. Either the consumer sees the new tail, or the producer sees the flag
+ * and bumps the doorbell (so the futex wait returns at once or is woken).
+ */
+final class ShmRing {
+    static final int TYPE_MSG = 1;
+    static final int TYPE_PAD = 2;
+
+    private final ByteBuffer buf;
+    private final int tailOff;
+    private final int headOff;
+    private final int doorbellOff;
+    private final int sleepingOff;
+    private final int data;
+    private final int capacity;
+    private final int maxMessage;
+    private final long doorbellAddress;
+
+    // Producer state, guarded by the endpoint's send lock.
+    private long tail;
+    private long cachedHead;
+
+    // Consumer state, progress thread only.
+    private long head;
+    private long cachedTail;
+    private int recordPos;
+    private int recordSize;
+
+    /** Ring {@code r} of {@code seg}: messages into side {@code r}. */
+    ShmRing(ShmSegment seg, int r) {
+        this.buf = seg.buf;
+        int ctl = seg.layout.ctlOffset[r];
+        this.tailOff = ctl + ShmSegment.CTL_TAIL;
+        this.headOff = ctl + ShmSegment.CTL_HEAD;
+        this.doorbellOff = ctl + ShmSegment.CTL_DOORBELL;
+        this.sleepingOff = ctl + ShmSegment.CTL_SLEEPING;
+        this.data = seg.layout.dataOffset[r];
+        this.capacity = seg.layout.ringCapacity[r];
+        this.maxMessage = seg.layout.params[r].maxMessage();
+        this.doorbellAddress = seg.base + doorbellOff;
+    }
+
+    int maxMessage() {
+        return maxMessage;
+    }
+
+    // ------------------------------------------------------------------ producer
+
+    /**
+     * Copies {@code src[offset, offset+length)} into the ring and publishes it, waking the consumer if it sleeps.
+     * Never blocks.
+     *
+     * @return false when the ring lacks room (the peer holds more than its credits allow)
+     */
+    boolean offer(ByteBuffer src, int offset, int length) {
+        int rec = RECORD_HEADER + (int) ShmSegment.align8(length);
+        int pos = (int) (tail % capacity);
+        int toEnd = capacity - pos;
+        long need = rec <= toEnd ? rec : (long) toEnd + rec;
+        if (tail + need - cachedHead > capacity) {
+            cachedHead = (long) LONG.getAcquire(buf, headOff);
+            if (tail + need - cachedHead > capacity) {
+                return false;
+            }
+        }
+        long t = tail;
+        if (rec > toEnd) {
+            INT.set(buf, data + pos, toEnd - RECORD_HEADER);
+            INT.set(buf, data + pos + 4, TYPE_PAD);
+            t += toEnd;
+            pos = 0;
+        }
+        buf.put(data + pos + RECORD_HEADER, src, offset, length);
+        INT.set(buf, data + pos, length);
+        INT.set(buf, data + pos + 4, TYPE_MSG);
+        tail = t + rec;
+        // Volatile, not just release: the store must be ordered before the load of the sleeping flag below.
+        LONG.setVolatile(buf, tailOff, tail);
+        if (consumerSleeping()) {
+            ring();
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------ both
+
+    boolean consumerSleeping() {
+        return (int) INT.getVolatile(buf, sleepingOff) != 0;
+    }
+
+    /** Bumps the doorbell and wakes the consumer: new data, a posted receive, or a state change. */
+    void ring() {
+        INT.getAndAdd(buf, doorbellOff, 1);
+        NativeLib.futexWake(doorbellAddress, 1);
+    }
+
+    // ------------------------------------------------------------------ consumer
+
+    /** True when a record (possibly a pad) is published; refreshes the cached tail. */
+    boolean hasData() {
+        if (head != cachedTail) {
+            return true;
+        }
+        cachedTail = (long) LONG.getAcquire(buf, tailOff);
+        return head != cachedTail;
+    }
+
+    /**
+     * Positions on the next message, skipping pad records.
+     *
+     * @return its payload length, or -1 when the ring is empty
+     * @throws FabricException when the peer wrote something that is not a valid record
+     */
+    int next() throws FabricException {
+        for (;;) {
+            if (!hasData()) {
+                return -1;
+            }
+            long avail = cachedTail - head;
+            if (avail < RECORD_HEADER || avail > capacity) {
+                throw corrupt("tail " + cachedTail + " is not ahead of head " + head + " by 8.." + capacity);
+            }
+            int pos = (int) (head % capacity);
+            int length = (int) INT.get(buf, data + pos);
+            int type = (int) INT.get(buf, data + pos + 4);
+            int rec;
+            if (type == TYPE_MSG) {
+                if (length < 0 || length > maxMessage) {
+                    throw corrupt("message length " + length + " at offset " + pos + " (max " + maxMessage + ")");
+                }
+                rec = RECORD_HEADER + (int) ShmSegment.align8(length);
+                if (rec > capacity - pos) {
+                    throw corrupt("message of " + length + " bytes at offset " + pos + " crosses the ring end");
+                }
+            } else if (type == TYPE_PAD) {
+                if (length != capacity - pos - RECORD_HEADER) {
+                    throw corrupt("pad of " + length + " bytes at offset " + pos + " does not end the ring");
+                }
+                rec = capacity - pos;
+            } else {
+                throw corrupt("record type " + type + " at offset " + pos);
+            }
+            if (rec > avail) {
+                throw corrupt("record of " + rec + " bytes at offset " + pos + " extends past the tail");
+            }
+            if (type == TYPE_PAD) {
+                head += rec;
+                LONG.setRelease(buf, headOff, head);
+                continue;
+            }
+            recordPos = pos;
+            recordSize = rec;
+            return length;
+        }
+    }
+
+    /** Copies the payload of the current message (see {@link #next}). */
+    void copyTo(ByteBuffer dst, int offset, int length) {
+        dst.put(offset, buf, data + recordPos + RECORD_HEADER, length);
+    }
+
+    /** Frees the current message's space for the producer. */
+    void consume() {
+        head += recordSize;
+        LONG.setRelease(buf, headOff, head);
+    }
+
+    void setSleeping(boolean sleeping) {
+        if (sleeping) {
+            INT.setVolatile(buf, sleepingOff, 1); // ordered before the doorbell and tail re-reads
+        } else {
+            INT.setRelease(buf, sleepingOff, 0); // a producer seeing a stale 1 only makes a spare wake-up
+        }
+    }
+
+    int doorbell() {
+        return (int) INT.getVolatile(buf, doorbellOff);
+    }
+
+    /** Sleeps until the doorbell moves from {@code seen}, a timeout or a spurious wake-up. */
+    void await(int seen, long timeoutNanos) {
+        NativeLib.futexWait(doorbellAddress, seen, timeoutNanos);
+    }
+
+    private static FabricException corrupt(String what) {
+        return new FabricException(WcStatus.TRANSPORT_ERR, "shm ring corrupted by the peer: " + what);
+    }
+}

@@ -1,0 +1,250 @@
+package io.azsdp.nativeio;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Objects;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The AZ-SDP JNI library ({@code libazsdp.so}, built from {@code src/main/c/azsdp.c}).
+ *
+ * <p>Loaded lazily and thread-safely on first use (holder-class idiom), from the class path
+ * resource {@value #RESOURCE} which is copied to a temporary file first, as Netty does for its
+ * native transports. System properties:
+ * <ul>
+ *   <li>{@code azsdp.native.path}: absolute path of a {@code .so} to load instead of the bundled one;
+ *   <li>{@code azsdp.native.disable=true}: do not load it at all (pure-Java fallback).
+ * </ul>
+ *
+ * <p>Loading never throws: when the library cannot be used, {@link #isAvailable()} is false,
+ * {@link #unavailableReason()} says why, one line is logged, and every other method throws
+ * {@link IllegalStateException}.
+ *
+ * <p>All calls take and return primitives; errors are returned as negative errno values
+ * (e.g. {@code -14} for EFAULT) rather than thrown, so the hot paths never allocate.
+ */
+public final class NativeLib {
+
+    /** Class path location of the bundled library. */
+    public static final String RESOURCE = "META-INF/native/linux-x86_64/libazsdp.so";
+    /** System property: absolute path of a library to load instead of the bundled one. */
+    public static final String PATH_PROPERTY = "azsdp.native.path";
+    /** System property: {@code true} to not load the library. */
+    public static final String DISABLE_PROPERTY = "azsdp.native.disable";
+
+    /** errno values returned (negated) by this class. */
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
+    public static final int EFAULT = 14;
+    public static final int ETIMEDOUT = 110;
+
+    private NativeLib() {
+    }
+
+    /** Initialised on first access to any method below; the JIT folds {@code AVAILABLE} afterwards. */
+    private static final class Holder {
+        static final String UNAVAILABLE_REASON = load();
+        static final boolean AVAILABLE = UNAVAILABLE_REASON == null;
+    }
+
+    public static boolean isAvailable() {
+        return Holder.AVAILABLE;
+    }
+
+    /** Why the library is not usable, or {@code null} when it is loaded. */
+    public static String unavailableReason() {
+        return Holder.UNAVAILABLE_REASON;
+    }
+
+    /** Base address of a direct buffer (its position is ignored). */
+    public static long address(ByteBuffer direct) {
+        check();
+        if (!direct.isDirect()) {
+            throw new IllegalArgumentException("not a direct buffer: " + direct);
+        }
+        long address = address0(direct);
+        if (address == 0) {
+            throw new IllegalArgumentException("the JVM gave no address for " + direct);
+        }
+        return address;
+    }
+
+    /** {@code getpid()}. */
+    public static int pid() {
+        check();
+        return pid0();
+    }
+
+    /** {@code sysconf(_SC_PAGESIZE)}. */
+    public static int pageSize() {
+        check();
+        return pageSize0();
+    }
+
+    /**
+     * FUTEX_WAIT (shared, not FUTEX_PRIVATE_FLAG: the word lives in memory mapped by two processes)
+     * on the 4-byte aligned 32-bit word at {@code address}.
+     *
+     * @param timeoutNanos relative timeout; {@code <= 0} waits forever
+     * @return 0 when woken (possibly spuriously), or a negative errno: {@code -EAGAIN} (the word
+     *     differed from {@code expected}), {@code -ETIMEDOUT}, {@code -EINTR}. Callers re-check
+     *     their condition and loop.
+     */
+    public static int futexWait(long address, int expected, long timeoutNanos) {
+        check();
+        return futexWait0(address, expected, timeoutNanos);
+    }
+
+    /** FUTEX_WAKE (shared). @return the number of waiters woken, or a negative errno */
+    public static int futexWake(long address, int count) {
+        check();
+        return futexWake0(address, count);
+    }
+
+    /**
+     * {@code process_vm_readv}: copies {@code length} bytes from {@code remoteAddress} in process
+     * {@code pid} to {@code localAddress}, looping on partial transfers.
+     *
+     * @return bytes copied ({@code == length} on success) or a negative errno ({@code -EFAULT},
+     *     {@code -ESRCH}, {@code -EPERM}...). Bad addresses give {@code -EFAULT}, never a crash.
+     */
+    public static long readRemote(int pid, long localAddress, long remoteAddress, long length) {
+        check();
+        return readRemote0(pid, localAddress, remoteAddress, length);
+    }
+
+    /** {@code process_vm_writev}: copies local to remote; same contract as {@link #readRemote}. */
+    public static long writeRemote(int pid, long localAddress, long remoteAddress, long length) {
+        check();
+        return writeRemote0(pid, localAddress, remoteAddress, length);
+    }
+
+    /** {@code memfd_create(name, MFD_CLOEXEC)} + {@code ftruncate(size)}. @return the fd or a negative errno */
+    public static int memfdCreate(String name, long size) {
+        check();
+        return memfdCreate0(Objects.requireNonNull(name, "name"), size);
+    }
+
+    /** {@code close(fd)}. @return 0 or a negative errno */
+    public static int close(int fd) {
+        check();
+        return close0(fd);
+    }
+
+    private static void check() {
+        if (!Holder.AVAILABLE) {
+            throw new IllegalStateException("AZ-SDP native library unavailable: " + Holder.UNAVAILABLE_REASON);
+        }
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /** Loads and verifies the library; returns null on success, else the reason (already logged). */
+    private static String load() {
+        Logger log = LoggerFactory.getLogger(NativeLib.class);
+        String reason;
+        try {
+            reason = tryLoad(log);
+        } catch (Exception | LinkageError e) { // UnsatisfiedLinkError, IOException, SecurityException...
+            reason = e.toString();
+        }
+        if (reason != null) {
+            String line = "AZ-SDP native library unavailable ({}): the shm fabric and memory protection are "
+                    + "disabled; pure-Java copy mode is used";
+            if (Boolean.getBoolean(DISABLE_PROPERTY)) {
+                log.info(line, reason); // asked for: not a problem
+            } else {
+                log.warn(line, reason);
+            }
+        }
+        return reason;
+    }
+
+    private static String tryLoad(Logger log) throws IOException {
+        if (Boolean.getBoolean(DISABLE_PROPERTY)) {
+            return "disabled by -D" + DISABLE_PROPERTY + "=true";
+        }
+        String os = System.getProperty("os.name", "");
+        String arch = System.getProperty("os.arch", "");
+        if (!os.equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            return "unsupported platform " + os + "/" + arch + ", only Linux x86_64 is supported";
+        }
+
+        String override = System.getProperty(PATH_PROPERTY);
+        String loaded;
+        if (override != null && !override.isEmpty()) {
+            Path path = Path.of(override);
+            if (!path.isAbsolute()) {
+                return "-D" + PATH_PROPERTY + " must be an absolute path: " + override;
+            }
+            if (!Files.isReadable(path)) {
+                return "-D" + PATH_PROPERTY + " file not found or not readable: " + override;
+            }
+            System.load(override);
+            loaded = override;
+        } else {
+            Path tmp;
+            try (InputStream in = NativeLib.class.getResourceAsStream("/" + RESOURCE)) {
+                if (in == null) {
+                    return "resource " + RESOURCE + " not found on the class path";
+                }
+                tmp = Files.createTempFile("libazsdp-", ".so");
+                tmp.toFile().deleteOnExit();
+                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            }
+            try {
+                System.load(tmp.toString());
+            } catch (UnsatisfiedLinkError e) {
+                return "cannot load " + tmp + " (copied from " + RESOURCE + "; is "
+                        + tmp.getParent() + " mounted noexec? set -D" + PATH_PROPERTY + "): " + e.getMessage();
+            }
+            // Once mapped the file is no longer needed; unlinking it now (as Netty does) means a
+            // JVM that is killed does not leave it behind. deleteOnExit above remains the fallback.
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // deleteOnExit will retry
+            }
+            loaded = tmp + " (from " + RESOURCE + ")";
+        }
+
+        // Verify the binding with trivial calls before declaring it usable.
+        long pid = pid0();
+        long expected = ProcessHandle.current().pid();
+        if (pid != expected) {
+            return "self-test failed for " + loaded + ": pid() returned " + pid + ", expected " + expected;
+        }
+        int pageSize = pageSize0();
+        if (pageSize <= 0) {
+            return "self-test failed for " + loaded + ": pageSize() returned " + pageSize;
+        }
+        log.debug("AZ-SDP native library loaded from {} (pid {}, page size {})", loaded, pid, pageSize);
+        return null;
+    }
+
+    // ---------------------------------------------------------------- natives (azsdp.c)
+
+    private static native long address0(ByteBuffer direct);
+
+    private static native int pid0();
+
+    private static native int pageSize0();
+
+    private static native int futexWait0(long address, int expected, long timeoutNanos);
+
+    private static native int futexWake0(long address, int count);
+
+    private static native long readRemote0(int pid, long localAddress, long remoteAddress, long length);
+
+    private static native long writeRemote0(int pid, long localAddress, long remoteAddress, long length);
+
+    private static native int memfdCreate0(String name, long size);
+
+    private static native int close0(int fd);
+}

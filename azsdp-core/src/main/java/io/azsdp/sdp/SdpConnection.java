@@ -1,0 +1,1386 @@
+package io.azsdp.sdp;
+
+import io.azsdp.config.AzSdpConfig;
+import io.azsdp.fabric.CompletionHandler;
+import io.azsdp.fabric.Endpoint;
+import io.azsdp.fabric.MemoryRegion;
+import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.WcStatus;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One SDP connection over a fabric {@link Endpoint}: framing, credit flow control, BCopy, ZCopy (SrcAvail /
+ * RdmaRdCompl, with SendSM and SrcAvailCancel), orderly (DisConn) and abortive (AbortConn) close. It does not know
+ * which fabric it runs on.
+ *
+ * <p>Threads: application threads call {@link #read}/{@link #write}; the provider delivers completions from its own
+ * thread or inline from a post. All state is guarded by one lock. Completions delivered inline while the posting thread
+ * holds the lock are queued and processed before that thread releases the lock or waits, so a handler never runs in the
+ * middle of another state change.
+ *
+ * <p>Byte stream on the receive side: a FIFO of segments, each either a Data message held in its receive buffer or a
+ * SrcAvail advert. An advert is pulled with one-sided READs, either straight into the reader's direct buffer (zero
+ * copy) or, when nobody is waiting with one, promptly into a staging pool so the sender is released early.
+ */
+public final class SdpConnection implements CompletionHandler {
+    private static final Logger LOG = LoggerFactory.getLogger(SdpConnection.class);
+
+    // Work request ids: a tag in the top byte, an index below.
+    private static final long WR_RECV = 1L << 56;
+    private static final long WR_SEND = 2L << 56;
+    private static final long WR_READ_STAGE = 3L << 56;
+    private static final long WR_READ_DIRECT = 4L << 56;
+    private static final long WR_TAG = 0xFFL << 56;
+
+    /** Reads into a direct buffer at least this large (or the whole advert) go straight into it. */
+    private static final int DIRECT_READ_MIN = 8192;
+    /** Staged READs in flight at once per connection. */
+    private static final int MAX_STAGE_READS = 2;
+
+    private final Endpoint ep;
+    private final ReentrantLock lock = new ReentrantLock();
+    /** Serialises whole write calls, so a synchronous zero-copy write has exactly one advert outstanding. */
+    private final ReentrantLock writeLock = new ReentrantLock();
+    private final Condition readable = lock.newCondition();
+    private final Condition writable = lock.newCondition();
+
+    // Parameters fixed at connection setup.
+    private final int rxBufSize;
+    private final int rxBufCount;
+    private final int reserve;
+    private final int localMaxAdverts;
+    private final int peerRxBufSize;
+    private final int peerMaxAdverts;
+    private final int readChunk;
+    private final int stagingBytes;
+    private final int closeTimeoutMs;
+    private volatile TransferMode mode;
+    private volatile int zcopyThreshold;
+
+    // Private receive buffers: one registered region, rxBufCount slots of rxBufSize.
+    private final ByteBuffer rxPool;
+    private final MemoryRegion rxMr;
+    private int rxPosted;
+    // Send buffers: one registered region, slots of the peer's receive size.
+    private final ByteBuffer txPool;
+    private final MemoryRegion txMr;
+    private final int[] txFree;
+    private int txFreeCount;
+
+    // Sequence numbers and credits (see Bsdh).
+    private int txMseq;
+    private int rxMseq;
+    private int peerBufs;
+    private int peerMseqAck;
+    private int advBufs;
+    private int advMseqAck;
+
+    // Control messages waiting for a credit or a send buffer: mids and their one argument, FIFO.
+    private final int[] ctlMid = new int[64];
+    private final int[] ctlArg = new int[64];
+    private int ctlHead;
+    private int ctlCount;
+    private boolean creditUpdateQueued;
+
+    // Receive stream.
+    private final RxSegment[] rxq;
+    private int rxqHead;
+    private int rxqCount;
+    private int rxAdverts;
+    // Staging pool for pulled adverts, allocated on first use.
+    private final int poolBytes;
+    private ByteBuffer stagePool;
+    private MemoryRegion stageMr;
+    private StagingRing stage;
+    private final int[] chunkOff = new int[64];
+    private final int[] chunkLen = new int[64];
+    private final boolean[] chunkReady = new boolean[64];
+    private int chunkHead;
+    private int chunkCount;
+    private int chunkConsumed;
+    private int stageReadsInFlight;
+    private int directWaiters;
+    private boolean directReadPending;
+    private int directReadResult;
+    private boolean cancelAckPending;
+    private int cancelUpTo;
+
+    // Send-side adverts outstanding (FIFO): SrcAvail mseq, length, bytes acknowledged by RdmaRdCompl.
+    private final int[] advMseq;
+    private final int[] advLen;
+    private final int[] advAcked;
+    private int advHead;
+    private int advCount;
+    private int cancelMseq;
+    private boolean cancelInFlight;
+    // Sender staging for heap arrays sent zero copy.
+    private ByteBuffer txStage;
+    private MemoryRegion txStageMr;
+
+    // Connection state.
+    private boolean outShutdown;
+    private boolean inEof;
+    private boolean inShutdown;
+    private boolean closed;
+    private boolean disconnected;
+    private IOException error;
+
+    // Completions delivered inline while this connection's lock was held.
+    private int[] defOp = new int[32];
+    private long[] defWr = new long[32];
+    private int[] defLen = new int[32];
+    private int[] defStatus = new int[32];
+    private int defCount;
+    private boolean defDisconnect;
+    private IOException defDisconnectCause;
+
+    private final SdpStats stats = new SdpStats();
+
+    /**
+     * Creates the connection and starts the endpoint.
+     *
+     * @param local what we announced in our Hello/HelloAck
+     * @param peer  what the peer announced
+     */
+    public SdpConnection(Endpoint ep, AzSdpConfig cfg, Hello local, Hello peer) throws IOException {
+        this.ep = ep;
+        this.rxBufSize = local.rcvSize();
+        this.rxBufCount = local.bufs();
+        this.localMaxAdverts = local.maxAdverts();
+        this.peerRxBufSize = peer.rcvSize();
+        this.peerMaxAdverts = peer.maxAdverts();
+        this.peerBufs = peer.bufs();
+        this.reserve = cfg.intValue(AzSdpConfig.CREDITS_RESERVE);
+        this.readChunk = cfg.intValue(AzSdpConfig.ZCOPY_READ_CHUNK);
+        this.poolBytes = cfg.intValue(AzSdpConfig.ZCOPY_POOL_BYTES);
+        this.stagingBytes = cfg.intValue(AzSdpConfig.ZCOPY_STAGING_BYTES);
+        this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
+        this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
+        this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
+        this.advBufs = rxBufCount;
+
+        rxq = new RxSegment[rxBufCount + localMaxAdverts + 2];
+        for (int i = 0; i < rxq.length; i++) {
+            rxq[i] = new RxSegment();
+        }
+        advMseq = new int[peerMaxAdverts];
+        advLen = new int[peerMaxAdverts];
+        advAcked = new int[peerMaxAdverts];
+
+        rxPool = ByteBuffer.allocateDirect(rxBufSize * rxBufCount);
+        rxMr = ep.register(rxPool);
+        // Sends are bounded by credits, so the peer's buffer count plus a few bounds the send buffers we need.
+        int txCount = Math.min(peer.bufs(), 256) + 2;
+        txPool = ByteBuffer.allocateDirect(peerRxBufSize * txCount);
+        txMr = ep.register(txPool);
+        txFree = new int[txCount];
+        for (int i = 0; i < txCount; i++) {
+            txFree[txFreeCount++] = txCount - 1 - i;
+        }
+        ep.setHandler(this);
+        lock.lock();
+        try {
+            for (int i = 0; i < rxBufCount; i++) {
+                postRecv(i);
+            }
+        } finally {
+            unlock();
+        }
+        ep.start();
+    }
+
+    // ------------------------------------------------------------------------------------------------ public API
+
+    public void setMode(TransferMode mode) {
+        this.mode = mode;
+    }
+
+    public TransferMode mode() {
+        return mode;
+    }
+
+    public void setZcopyThreshold(int bytes) {
+        if (bytes < 1) {
+            throw new IllegalArgumentException("zcopy threshold must be >= 1: " + bytes);
+        }
+        this.zcopyThreshold = bytes;
+    }
+
+    public int zcopyThreshold() {
+        return zcopyThreshold;
+    }
+
+    public Endpoint endpoint() {
+        return ep;
+    }
+
+    public SdpStats stats() {
+        return stats;
+    }
+
+    /** Writes all of {@code b[off, off+len)}; returns when the bytes may be reused. */
+    public void write(byte[] b, int off, int len) throws IOException {
+        if (len == 0) {
+            return;
+        }
+        writeLock.lock();
+        try {
+            if (useZcopy(len)) {
+                writeZcopyHeap(b, off, len);
+            } else {
+                writeBcopy(null, b, off, len);
+            }
+        } finally {
+            writeLock.unlock();
+        }
+    }
+
+    /** Writes all remaining bytes of {@code src}, advancing its position. */
+    public void write(ByteBuffer src) throws IOException {
+        int len = src.remaining();
+        if (len == 0) {
+            return;
+        }
+        writeLock.lock();
+        try {
+            writeDirectOrHeap(src, len);
+        } finally {
+            writeLock.unlock();
+        }
+    }
+
+    private void writeDirectOrHeap(ByteBuffer src, int len) throws IOException {
+        if (useZcopy(len)) {
+            if (src.isDirect()) {
+                writeZcopyDirect(src);
+            } else if (src.hasArray()) {
+                writeZcopyHeap(src.array(), src.arrayOffset() + src.position(), len);
+                src.position(src.limit());
+            } else {
+                byte[] copy = new byte[len];
+                src.get(copy);
+                writeZcopyHeap(copy, 0, len);
+            }
+        } else {
+            writeBcopy(src, null, 0, len);
+        }
+    }
+
+    /**
+     * Reads up to {@code len} bytes; blocks until at least one is available.
+     *
+     * @return bytes read, or -1 at end of stream
+     */
+    public int read(byte[] b, int off, int len, int timeoutMs) throws IOException {
+        return len == 0 ? 0 : read(null, b, off, len, timeoutMs);
+    }
+
+    /** Reads into {@code dst} (advancing its position); a direct buffer may be filled by one-sided READ. */
+    public int read(ByteBuffer dst, int timeoutMs) throws IOException {
+        return dst.remaining() == 0 ? 0 : read(dst, null, 0, dst.remaining(), timeoutMs);
+    }
+
+    /** Bytes readable without blocking (received Data and staged zero-copy data). */
+    public int available() {
+        lock.lock();
+        try {
+            long n = 0;
+            for (int i = 0; i < rxqCount; i++) {
+                RxSegment s = rxq[(rxqHead + i) % rxq.length];
+                if (s.advert) {
+                    n += s.readDone - s.consumed;
+                    break;
+                }
+                n += s.remaining;
+            }
+            return (int) Math.min(n, Integer.MAX_VALUE);
+        } finally {
+            unlock();
+        }
+    }
+
+    /** Orderly half close: DisConn after everything written so far. */
+    public void shutdownOutput() throws IOException {
+        lock.lock();
+        try {
+            checkOpen();
+            if (!outShutdown) {
+                outShutdown = true;
+                queueControl(Bsdh.MID_DISCONN, 0);
+            }
+        } finally {
+            unlock();
+        }
+    }
+
+    /** Discards unread and future input; reads return end of stream. */
+    public void shutdownInput() throws IOException {
+        lock.lock();
+        try {
+            checkOpen();
+            inShutdown = true;
+            discardInput();
+            readable.signalAll();
+        } finally {
+            unlock();
+        }
+    }
+
+    public boolean isOutputShutdown() {
+        return outShutdown;
+    }
+
+    public boolean isInputShutdown() {
+        return inShutdown;
+    }
+
+    /**
+     * Orderly close: DisConn follows everything written, then the endpoint is closed (it delivers what was posted).
+     * Waits at most the close timeout for the DisConn to be posted when credits are short.
+     */
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (!outShutdown && !disconnected && error == null) {
+                outShutdown = true;
+                queueControl(Bsdh.MID_DISCONN, 0);
+            }
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs);
+            while (ctlCount > 0 && !disconnected && error == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    LOG.warn("AZ-SDP close: DisConn not sent within {} ms (no credits); closing anyway",
+                            closeTimeoutMs);
+                    break;
+                }
+                awaitUninterruptibly(writable, left);
+            }
+        } catch (IOException e) {
+            LOG.debug("AZ-SDP close: {}", e.getMessage());
+        } finally {
+            setError(new SocketException("Socket closed"));
+            unlock();
+        }
+        ep.close();
+    }
+
+    /** Abortive close (SO_LINGER 0): AbortConn if it can be sent at once, then the endpoint is aborted. */
+    public void abort() {
+        lock.lock();
+        try {
+            if (closed && disconnected) {
+                return;
+            }
+            closed = true;
+            if (!disconnected && txCredits() >= 1 && txFreeCount > 0) {
+                sendNow(Bsdh.MID_ABORT_CONN, 0);
+            }
+        } catch (IOException e) {
+            LOG.debug("AZ-SDP abort: {}", e.getMessage());
+        } finally {
+            setError(new SocketException("Socket closed"));
+            unlock();
+        }
+        ep.abort();
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    // ------------------------------------------------------------------------------------------------ write paths
+
+    private boolean useZcopy(int len) {
+        TransferMode m = mode;
+        return m == TransferMode.ZCOPY || (m == TransferMode.AUTO && len >= zcopyThreshold);
+    }
+
+    /** Buffered copy: chunks of the peer's receive size, each waiting for a credit above the reserve. */
+    private void writeBcopy(ByteBuffer src, byte[] arr, int off, int len) throws IOException {
+        int maxPayload = peerRxBufSize - Bsdh.SIZE;
+        int done = 0;
+        lock.lock();
+        try {
+            while (done < len) {
+                while (!canSendData()) {
+                    awaitWritable(done);
+                }
+                int n = Math.min(len - done, maxPayload);
+                int slot = txFree[--txFreeCount];
+                int base = slot * peerRxBufSize;
+                if (arr != null) {
+                    txPool.put(base + Bsdh.SIZE, arr, off + done, n);
+                } else {
+                    txPool.put(base + Bsdh.SIZE, src, src.position(), n);
+                    src.position(src.position() + n);
+                }
+                postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + n);
+                done += n;
+                stats.bcopyBytesSent += n;
+            }
+        } finally {
+            unlock();
+        }
+    }
+
+    private void writeZcopyDirect(ByteBuffer src) throws IOException {
+        MemoryRegion mr = ep.register(src);
+        try {
+            int len = src.remaining();
+            advertiseAndWait(mr, len, 0);
+            src.position(src.limit());
+        } finally {
+            ep.deregister(mr);
+        }
+    }
+
+    /** Heap arrays move in the GC, so they go through a registered staging buffer, one advert per chunk. */
+    private void writeZcopyHeap(byte[] b, int off, int len) throws IOException {
+        MemoryRegion mr;
+        lock.lock();
+        try {
+            checkWritable();
+            if (txStage == null) {
+                txStage = ByteBuffer.allocateDirect(stagingBytes);
+                txStageMr = ep.register(txStage);
+            }
+            mr = txStageMr;
+        } finally {
+            unlock();
+        }
+        int done = 0;
+        while (done < len) {
+            int n = Math.min(len - done, stagingBytes);
+            txStage.put(0, b, off + done, n);
+            advertiseAndWait(mr, n, done);
+            done += n;
+        }
+    }
+
+    /** Sends one SrcAvail for the first {@code len} bytes of {@code mr} and waits for RdmaRdCompl to cover them. */
+    private void advertiseAndWait(MemoryRegion mr, int len, int alreadyDone) throws IOException {
+        lock.lock();
+        try {
+            while (!canSendData() || advCount >= peerMaxAdverts) {
+                awaitWritable(alreadyDone);
+            }
+            int slot = txFree[--txFreeCount];
+            int base = slot * peerRxBufSize;
+            txPool.putInt(base + Bsdh.SIZE, len);
+            txPool.putInt(base + Bsdh.SIZE + 4, mr.rkey());
+            txPool.putLong(base + Bsdh.SIZE + 8, mr.address());
+            postMessage(slot, Bsdh.MID_SRC_AVAIL, Bsdh.SRC_AVAIL_SIZE);
+            int idx = (advHead + advCount) % advMseq.length;
+            advMseq[idx] = txMseq;
+            advLen[idx] = len;
+            advAcked[idx] = 0;
+            advCount++;
+            stats.srcAvailsSent++;
+            // Synchronous zero copy: the buffer is the application's until the peer has read all of it.
+            while (advCount > 0) {
+                checkWritable();
+                if (drainDeferred()) {
+                    continue;
+                }
+                try {
+                    writable.await();
+                } catch (InterruptedException e) {
+                    int acked = cancelAdvert(len);
+                    InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
+                    ie.bytesTransferred = alreadyDone + acked;
+                    Thread.currentThread().interrupt();
+                    throw ie;
+                }
+            }
+            stats.zcopyBytesSent += len;
+        } finally {
+            unlock();
+        }
+    }
+
+    /**
+     * SrcAvailCancel for our (single) outstanding advert: the peer finishes the READs it has in flight, acknowledges
+     * them with RdmaRdCompl, then answers SendSM; bytes it did not read are not part of the stream. Returns how many
+     * bytes of the advert the peer has read.
+     */
+    private int cancelAdvert(int len) throws IOException {
+        if (advCount > 0 && !disconnected && error == null) {
+            cancelInFlight = true;
+            queueControl(Bsdh.MID_SRC_AVAIL_CANCEL, 0);
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(closeTimeoutMs, 1000));
+            while (cancelInFlight && error == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    // The peer may still be reading our memory: the connection cannot be trusted any more.
+                    fail(new SocketException("peer did not answer SrcAvailCancel"), true);
+                    break;
+                }
+                awaitUninterruptibly(writable, left);
+            }
+        }
+        int acked = advCount == 0 ? len : advAcked[advHead];
+        advCount = 0;
+        return acked;
+    }
+
+    private boolean canSendData() throws IOException {
+        checkWritable();
+        return ctlCount == 0 && txFreeCount > 0 && txCredits() > reserve;
+    }
+
+    private void awaitWritable(int bytesDone) throws IOException {
+        if (drainDeferred()) {
+            return; // state changed: the caller re-checks before waiting
+        }
+        try {
+            writable.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            InterruptedIOException ie = new InterruptedIOException("write interrupted");
+            ie.bytesTransferred = bytesDone;
+            throw ie;
+        }
+    }
+
+    private void checkWritable() throws IOException {
+        if (error != null) {
+            throw copyOf(error);
+        }
+        if (outShutdown) {
+            throw new SocketException("Socket output is shutdown");
+        }
+        if (disconnected) {
+            throw new SocketException("Broken pipe: connection closed by peer");
+        }
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new SocketException("Socket is closed");
+        }
+    }
+
+    private int txCredits() {
+        return peerBufs - (txMseq - peerMseqAck);
+    }
+
+    // ------------------------------------------------------------------------------------------------ read path
+
+    private int read(ByteBuffer dst, byte[] arr, int off, int len, int timeoutMs) throws IOException {
+        long deadline = timeoutMs > 0 ? System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs) : 0;
+        // Only a read into a large enough direct buffer can take an advert zero copy; others wait for staging.
+        boolean wantsDirect = dst != null && dst.isDirect() && len >= DIRECT_READ_MIN;
+        lock.lock();
+        try {
+            while (true) {
+                if (closed) {
+                    throw new SocketException("Socket closed");
+                }
+                if (inShutdown) {
+                    return -1;
+                }
+                if (rxqCount > 0) {
+                    RxSegment s = rxq[rxqHead];
+                    if (!s.advert) {
+                        return readData(s, dst, arr, off, len);
+                    }
+                    if (chunkCount > 0 && chunkReady[chunkHead]) {
+                        return readStaged(s, dst, arr, off, len);
+                    }
+                    if (wantsDirect && chunkCount == 0 && s.requested == s.consumed && s.requested < s.len
+                            && !directReadPending && error == null) {
+                        return readDirect(s, dst, len);
+                    }
+                    if (error != null && chunkCount == 0) {
+                        throw copyOf(error);
+                    }
+                    if (!wantsDirect) {
+                        pump();
+                    }
+                } else if (inEof) {
+                    return -1;
+                } else if (error != null) {
+                    throw copyOf(error);
+                }
+                if (wantsDirect) {
+                    directWaiters++;
+                }
+                try {
+                    if (!awaitReadable(deadline)) {
+                        throw new SocketTimeoutException("Read timed out");
+                    }
+                } finally {
+                    if (wantsDirect && --directWaiters == 0) {
+                        pump();
+                    }
+                }
+            }
+        } finally {
+            unlock();
+        }
+    }
+
+    private boolean awaitReadable(long deadline) throws IOException {
+        if (drainDeferred()) {
+            return true; // state changed: the caller re-checks before waiting
+        }
+        try {
+            if (deadline == 0) {
+                readable.await();
+                return true;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            readable.awaitNanos(left);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("read interrupted");
+        }
+    }
+
+    private int readData(RxSegment s, ByteBuffer dst, byte[] arr, int off, int len) throws IOException {
+        int n = Math.min(len, s.remaining);
+        copyOut(rxPool, s.offset, dst, arr, off, n);
+        s.offset += n;
+        s.remaining -= n;
+        stats.bytesReceived += n;
+        if (s.remaining == 0) {
+            popSegment();
+            postRecv(s.buffer);
+            maybeCreditUpdate();
+        }
+        return n;
+    }
+
+    private int readStaged(RxSegment s, ByteBuffer dst, byte[] arr, int off, int len) throws IOException {
+        int avail = chunkLen[chunkHead] - chunkConsumed;
+        int n = Math.min(len, avail);
+        copyOut(stagePool, chunkOff[chunkHead] + chunkConsumed, dst, arr, off, n);
+        chunkConsumed += n;
+        s.consumed += n;
+        stats.bytesReceived += n;
+        if (chunkConsumed == chunkLen[chunkHead]) {
+            stage.free(chunkOff[chunkHead], chunkLen[chunkHead]);
+            chunkHead = (chunkHead + 1) % chunkOff.length;
+            chunkCount--;
+            chunkConsumed = 0;
+        }
+        if (s.consumed == s.len) {
+            popSegment();
+        }
+        pump();
+        return n;
+    }
+
+    /** Zero copy into the application's buffer: register it, READ, wait, acknowledge. */
+    private int readDirect(RxSegment s, ByteBuffer dst, int len) throws IOException {
+        int n = Math.min(len, s.len - s.requested);
+        ByteBuffer view = dst.duplicate();
+        view.limit(view.position() + n);
+        MemoryRegion mr = ep.register(view);
+        try {
+            s.requested += n;
+            directReadPending = true;
+            directReadResult = 0;
+            ep.postRead(WR_READ_DIRECT, mr, 0, n, s.vaddr + s.consumed, s.rkey);
+            while (directReadPending) {
+                if (error != null) {
+                    throw copyOf(error);
+                }
+                if (!drainDeferred()) {
+                    readable.awaitUninterruptibly();
+                }
+            }
+            if (directReadResult != WcStatus.SUCCESS) {
+                throw copyOf(error != null ? error : new SocketException("zero-copy READ failed: "
+                        + WcStatus.name(directReadResult)));
+            }
+        } finally {
+            ep.deregister(mr);
+        }
+        s.readDone += n;
+        s.consumed += n;
+        dst.position(dst.position() + n);
+        stats.bytesReceived += n;
+        stats.zcopyBytesReceived += n;
+        queueControl(Bsdh.MID_RDMA_RD_COMPL, n);
+        if (s.consumed == s.len) {
+            popSegment();
+        }
+        pump();
+        return n;
+    }
+
+    private static void copyOut(ByteBuffer from, int index, ByteBuffer dst, byte[] arr, int off, int n) {
+        if (arr != null) {
+            from.get(index, arr, off, n);
+        } else {
+            dst.put(dst.position(), from, index, n);
+            dst.position(dst.position() + n);
+        }
+    }
+
+    /** Pulls adverts into the staging pool, in stream order, unless a reader is waiting with its own buffer. */
+    private void pump() throws IOException {
+        if (disconnected || error != null) {
+            return;
+        }
+        for (int i = 0; i < rxqCount; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (!s.advert || s.requested == s.len) {
+                continue;
+            }
+            if (i == 0 && directWaiters > 0 && chunkCount == 0 && s.requested == s.consumed) {
+                return;
+            }
+            while (s.requested < s.len && stageReadsInFlight < MAX_STAGE_READS && chunkCount < chunkOff.length) {
+                if (stage == null) {
+                    stagePool = ByteBuffer.allocateDirect(poolBytes);
+                    stageMr = ep.register(stagePool);
+                    stage = new StagingRing(poolBytes);
+                }
+                int want = Math.min(Math.min(s.len - s.requested, readChunk), stage.maxAlloc());
+                if (want < Math.min(s.len - s.requested, 4096)) {
+                    return;
+                }
+                int off = stage.alloc(want);
+                int idx = (chunkHead + chunkCount) % chunkOff.length;
+                chunkOff[idx] = off;
+                chunkLen[idx] = want;
+                chunkReady[idx] = false;
+                chunkCount++;
+                stageReadsInFlight++;
+                long raddr = s.vaddr + s.requested;
+                s.requested += want;
+                try {
+                    ep.postRead(WR_READ_STAGE | idx, stageMr, off, want, raddr, s.rkey);
+                } catch (IOException e) {
+                    stageReadsInFlight--;
+                    rethrowUnlessGoing(e);
+                    return;
+                }
+            }
+            if (s.requested < s.len) {
+                return;
+            }
+        }
+    }
+
+    private void popSegment() {
+        RxSegment s = rxq[rxqHead];
+        if (s.advert) {
+            rxAdverts--;
+        }
+        rxqHead = (rxqHead + 1) % rxq.length;
+        rxqCount--;
+    }
+
+    /** After shutdownInput: drop Data, acknowledge adverts without reading them. */
+    private void discardInput() throws IOException {
+        while (rxqCount > 0) {
+            RxSegment s = rxq[rxqHead];
+            if (s.advert) {
+                if (chunkCount > 0 || directReadPending) {
+                    return;
+                }
+                int unread = s.len - s.requested;
+                if (unread > 0) {
+                    s.requested = s.len;
+                    queueControl(Bsdh.MID_RDMA_RD_COMPL, unread);
+                }
+            } else {
+                postRecv(s.buffer);
+            }
+            popSegment();
+        }
+        maybeCreditUpdate();
+    }
+
+    // ------------------------------------------------------------------------------------------------ completions
+
+    @Override
+    public void onCompletion(int opcode, long wrId, int byteLen, int status) {
+        if (lock.isHeldByCurrentThread()) {
+            defer(opcode, wrId, byteLen, status);
+            return;
+        }
+        lock.lock();
+        try {
+            handle(opcode, wrId, byteLen, status);
+        } finally {
+            unlock();
+        }
+    }
+
+    @Override
+    public void onDisconnect(IOException cause) {
+        if (lock.isHeldByCurrentThread()) {
+            defDisconnect = true;
+            defDisconnectCause = cause;
+            return;
+        }
+        lock.lock();
+        try {
+            handleDisconnect(cause);
+        } finally {
+            unlock();
+        }
+    }
+
+    private void handle(int opcode, long wrId, int byteLen, int status) {
+        int idx = (int) (wrId & ~WR_TAG);
+        long tag = wrId & WR_TAG;
+        try {
+            if (tag == WR_SEND) {
+                txFree[txFreeCount++] = idx;
+                if (status != WcStatus.SUCCESS) {
+                    onWorkError("send", status);
+                }
+                flushControl();
+                writable.signalAll();
+            } else if (tag == WR_RECV) {
+                rxPosted--;
+                if (status != WcStatus.SUCCESS) {
+                    onWorkError("receive", status);
+                } else if (!disconnected && error == null) {
+                    onMessage(idx, byteLen);
+                }
+            } else if (tag == WR_READ_STAGE) {
+                stageReadsInFlight--;
+                if (status != WcStatus.SUCCESS) {
+                    onWorkError("zero-copy READ", status);
+                    return;
+                }
+                chunkReady[idx] = true;
+                RxSegment head = firstUnreadAdvert();
+                if (head != null) {
+                    head.readDone += byteLen;
+                }
+                stats.zcopyBytesReceived += byteLen;
+                queueControl(Bsdh.MID_RDMA_RD_COMPL, byteLen);
+                if (inShutdown) {
+                    discardStaged();
+                }
+                maybeAckCancel();
+                pump();
+                readable.signalAll();
+            } else if (tag == WR_READ_DIRECT) {
+                directReadPending = false;
+                directReadResult = status;
+                if (status != WcStatus.SUCCESS) {
+                    onWorkError("zero-copy READ", status);
+                }
+                maybeAckCancel();
+                readable.signalAll();
+            } else {
+                fail(new SocketException("completion with unknown work request id 0x" + Long.toHexString(wrId)
+                        + " (" + Opcode.name(opcode) + ")"), true);
+            }
+        } catch (IOException e) {
+            fail(e, true);
+        }
+    }
+
+    private RxSegment firstUnreadAdvert() {
+        for (int i = 0; i < rxqCount; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (s.advert && s.readDone < s.requested) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    private void discardStaged() {
+        while (chunkCount > 0 && chunkReady[chunkHead] && rxqCount > 0) {
+            RxSegment s = rxq[rxqHead];
+            int n = chunkLen[chunkHead] - chunkConsumed;
+            stage.free(chunkOff[chunkHead], chunkLen[chunkHead]);
+            chunkHead = (chunkHead + 1) % chunkOff.length;
+            chunkCount--;
+            chunkConsumed = 0;
+            s.consumed += n;
+            if (s.consumed == s.len) {
+                popSegment();
+            }
+        }
+    }
+
+    private void onWorkError(String what, int status) {
+        if (status == WcStatus.FLUSH_ERR || disconnected) {
+            return; // the disconnect reports the cause
+        }
+        fail(new SocketException(what + " failed: " + WcStatus.name(status)), true);
+    }
+
+    /** A message arrived in receive buffer {@code buf}. */
+    private void onMessage(int buf, int byteLen) throws IOException {
+        int base = buf * rxBufSize;
+        if (byteLen < Bsdh.SIZE) {
+            throw new SdpProtocolException("message of " + byteLen + " bytes is shorter than the BSDH");
+        }
+        int mid = Bsdh.mid(rxPool, base);
+        int len = Bsdh.len(rxPool, base);
+        int mseq = Bsdh.mseq(rxPool, base);
+        int ack = Bsdh.mseqAck(rxPool, base);
+        if (len != byteLen) {
+            throw new SdpProtocolException("BSDH length " + len + " but " + byteLen + " bytes received ("
+                    + Bsdh.midName(mid) + ")");
+        }
+        if (mseq != rxMseq + 1) {
+            throw new SdpProtocolException("out-of-sequence " + Bsdh.midName(mid) + ": mseq " + mseq + ", expected "
+                    + (rxMseq + 1));
+        }
+        if (mseq - advMseqAck > advBufs) {
+            throw new SdpProtocolException("credit violation: " + Bsdh.midName(mid) + " mseq " + mseq
+                    + " beyond the " + advBufs + " buffers granted after mseq " + advMseqAck);
+        }
+        if (ack - peerMseqAck < 0 || ack - txMseq > 0) {
+            throw new SdpProtocolException("mseq_ack " + ack + " outside [" + peerMseqAck + ", " + txMseq + "]");
+        }
+        rxMseq = mseq;
+        peerBufs = Bsdh.bufs(rxPool, base);
+        peerMseqAck = ack;
+        boolean held = false;
+        switch (mid) {
+            case Bsdh.MID_DATA -> held = onData(buf, base, len - Bsdh.SIZE);
+            case Bsdh.MID_SRC_AVAIL -> onSrcAvail(base, len, mseq);
+            case Bsdh.MID_RDMA_RD_COMPL -> onRdmaRdCompl(base, len);
+            case Bsdh.MID_SEND_SM -> onSendSm(len, ack);
+            case Bsdh.MID_SRC_AVAIL_CANCEL -> onSrcAvailCancel(len, mseq);
+            case Bsdh.MID_DISCONN -> onDisConn(len);
+            case Bsdh.MID_ABORT_CONN -> {
+                postRecv(buf);
+                fail(new SocketException("Connection reset by peer (AbortConn)"), false);
+                return;
+            }
+            default -> throw new SdpProtocolException("unexpected message id " + Bsdh.midName(mid) + " (" + len
+                    + " bytes)");
+        }
+        if (!held) {
+            postRecv(buf);
+        }
+        flushControl();
+        maybeCreditUpdate();
+        writable.signalAll();
+    }
+
+    private boolean onData(int buf, int base, int payload) throws IOException {
+        if (payload == 0) {
+            return false; // credit update
+        }
+        if (inEof) {
+            throw new SdpProtocolException("Data after DisConn");
+        }
+        stats.bcopyBytesReceived += payload;
+        if (inShutdown) {
+            return false;
+        }
+        RxSegment s = pushSegment();
+        s.advert = false;
+        s.buffer = buf;
+        s.offset = base + Bsdh.SIZE;
+        s.remaining = payload;
+        readable.signalAll();
+        return true;
+    }
+
+    private void onSrcAvail(int base, int len, int mseq) throws IOException {
+        if (len != Bsdh.SRC_AVAIL_SIZE) {
+            throw new SdpProtocolException("SrcAvail of " + len + " bytes, expected " + Bsdh.SRC_AVAIL_SIZE);
+        }
+        if (inEof) {
+            throw new SdpProtocolException("SrcAvail after DisConn");
+        }
+        if (rxAdverts >= localMaxAdverts) {
+            throw new SdpProtocolException("more than " + localMaxAdverts + " SrcAvail outstanding");
+        }
+        int n = rxPool.getInt(base + Bsdh.SIZE);
+        if (n <= 0) {
+            throw new SdpProtocolException("SrcAvail with length " + n);
+        }
+        RxSegment s = pushSegment();
+        s.advert = true;
+        s.len = n;
+        s.rkey = rxPool.getInt(base + Bsdh.SIZE + 4);
+        s.vaddr = rxPool.getLong(base + Bsdh.SIZE + 8);
+        s.mseq = mseq;
+        s.requested = s.readDone = s.consumed = 0;
+        rxAdverts++;
+        if (inShutdown) {
+            discardInput();
+        } else {
+            pump();
+        }
+        readable.signalAll();
+    }
+
+    private void onRdmaRdCompl(int base, int len) throws IOException {
+        if (len != Bsdh.RDMA_RD_COMPL_SIZE) {
+            throw new SdpProtocolException("RdmaRdCompl of " + len + " bytes");
+        }
+        int n = rxPool.getInt(base + Bsdh.SIZE);
+        if (advCount == 0 || n <= 0 || n > advLen[advHead] - advAcked[advHead]) {
+            throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + advCount
+                    + " SrcAvail outstanding");
+        }
+        advAcked[advHead] += n;
+        if (advAcked[advHead] == advLen[advHead]) {
+            advHead = (advHead + 1) % advMseq.length;
+            advCount--;
+        }
+    }
+
+    /** SendSM answers our SrcAvailCancel: only one sent at or after the cancel (mseq_ack) counts. */
+    private void onSendSm(int len, int ack) throws IOException {
+        if (len != Bsdh.SIZE) {
+            throw new SdpProtocolException("SendSM of " + len + " bytes");
+        }
+        if (!cancelInFlight || ack - cancelMseq < 0) {
+            throw new SdpProtocolException("SendSM without a pending SrcAvailCancel");
+        }
+        cancelInFlight = false;
+    }
+
+    /** The sender withdraws every advert it sent before the cancel: finish READs in flight, then SendSM. */
+    private void onSrcAvailCancel(int len, int mseq) throws IOException {
+        if (len != Bsdh.SIZE) {
+            throw new SdpProtocolException("SrcAvailCancel of " + len + " bytes");
+        }
+        for (int i = 0; i < rxqCount; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (s.advert && s.mseq - mseq < 0) {
+                s.len = s.requested;
+            }
+        }
+        // Adverts nothing was read from are gone from the stream.
+        while (rxqCount > 0 && rxq[rxqHead].advert && rxq[rxqHead].len == rxq[rxqHead].consumed) {
+            popSegment();
+        }
+        compactEmptyAdverts();
+        cancelAckPending = true;
+        cancelUpTo = mseq;
+        maybeAckCancel();
+        readable.signalAll();
+    }
+
+    private void compactEmptyAdverts() {
+        int n = rxqCount;
+        int w = 0;
+        RxSegment[] tmp = new RxSegment[n];
+        for (int i = 0; i < n; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (s.advert && s.len == 0) {
+                rxAdverts--;
+            } else {
+                tmp[w++] = s;
+            }
+        }
+        if (w == n) {
+            return;
+        }
+        // Keep the removed segment objects in the pool by rotating them behind the live ones.
+        RxSegment[] removed = new RxSegment[n - w];
+        int r = 0;
+        for (int i = 0; i < n; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (s.advert && s.len == 0) {
+                removed[r++] = s;
+            }
+        }
+        for (int i = 0; i < w; i++) {
+            rxq[(rxqHead + i) % rxq.length] = tmp[i];
+        }
+        for (int i = 0; i < r; i++) {
+            rxq[(rxqHead + w + i) % rxq.length] = removed[i];
+        }
+        rxqCount = w;
+    }
+
+    private void maybeAckCancel() throws IOException {
+        if (cancelAckPending && stageReadsInFlight == 0 && !directReadPending) {
+            cancelAckPending = false;
+            queueControl(Bsdh.MID_SEND_SM, cancelUpTo);
+        }
+    }
+
+    private void onDisConn(int len) throws IOException {
+        if (len != Bsdh.SIZE) {
+            throw new SdpProtocolException("DisConn of " + len + " bytes");
+        }
+        inEof = true;
+        readable.signalAll();
+    }
+
+    private RxSegment pushSegment() throws IOException {
+        if (rxqCount == rxq.length) {
+            throw new SdpProtocolException("receive queue overrun");
+        }
+        RxSegment s = rxq[(rxqHead + rxqCount) % rxq.length];
+        rxqCount++;
+        return s;
+    }
+
+    private void handleDisconnect(IOException cause) {
+        if (disconnected) {
+            return;
+        }
+        disconnected = true;
+        if (cause != null) {
+            setError(new SocketException("Connection reset: " + cause.getMessage()));
+        } else if (!inEof && !closed) {
+            setError(new SocketException("Connection closed by peer without DisConn"));
+        }
+        releaseRegions();
+        readable.signalAll();
+        writable.signalAll();
+    }
+
+    /** Registered memory goes back once the endpoint is gone; the buffers themselves are left to the GC. */
+    private void releaseRegions() {
+        ep.deregister(rxMr);
+        ep.deregister(txMr);
+        if (stageMr != null) {
+            ep.deregister(stageMr);
+        }
+        if (txStageMr != null) {
+            ep.deregister(txStageMr);
+        }
+    }
+
+    private void fail(IOException e, boolean sendAbort) {
+        if (error == null) {
+            LOG.warn("AZ-SDP connection {} -> {} aborted: {}", ep.localAddress(), ep.remoteAddress(),
+                    e.getMessage());
+        }
+        setError(e);
+        if (sendAbort && !disconnected && txCredits() >= 1 && txFreeCount > 0) {
+            try {
+                sendNow(Bsdh.MID_ABORT_CONN, 0);
+            } catch (IOException ignored) {
+                // the endpoint is breaking anyway
+            }
+        }
+        ep.abort();
+        readable.signalAll();
+        writable.signalAll();
+    }
+
+    private void setError(IOException e) {
+        if (error == null) {
+            error = e;
+        }
+        readable.signalAll();
+        writable.signalAll();
+    }
+
+    private static IOException copyOf(IOException e) {
+        // A fresh exception per call gives every caller a useful stack; the cause keeps the original.
+        if (e instanceof SocketException) {
+            SocketException se = new SocketException(e.getMessage());
+            se.initCause(e);
+            return se;
+        }
+        return new IOException(e.getMessage(), e);
+    }
+
+    // ------------------------------------------------------------------------------------------------ sending
+
+    private void postRecv(int buf) throws IOException {
+        if (disconnected) {
+            return;
+        }
+        try {
+            ep.postRecv(WR_RECV | buf, rxMr, buf * rxBufSize, rxBufSize);
+            rxPosted++;
+        } catch (IOException e) {
+            rethrowUnlessGoing(e);
+        }
+    }
+
+    /**
+     * A post can fail because the endpoint is already going away (the peer closed after its DisConn, or the
+     * disconnect is about to be delivered). That is not an error of the call that merely returned a buffer or a credit.
+     */
+    private void rethrowUnlessGoing(IOException e) throws IOException {
+        if (!disconnected && !inEof && ep.isOpen()) {
+            throw e;
+        }
+    }
+
+    /** Fills the BSDH of send slot {@code slot} and posts it. Must hold the lock; a credit must be available. */
+    private void postMessage(int slot, int mid, int len) throws IOException {
+        int base = slot * peerRxBufSize;
+        txMseq++;
+        Bsdh.write(txPool, base, mid, rxPosted, len, txMseq, rxMseq);
+        advBufs = rxPosted;
+        advMseqAck = rxMseq;
+        try {
+            ep.postSend(WR_SEND | slot, txMr, base, len);
+        } catch (IOException e) {
+            txFree[txFreeCount++] = slot;
+            throw e;
+        }
+        stats.messagesSent++;
+    }
+
+    private void queueControl(int mid, int arg) throws IOException {
+        if (ctlCount == ctlMid.length) {
+            throw new SocketException("control queue overflow");
+        }
+        int i = (ctlHead + ctlCount) % ctlMid.length;
+        ctlMid[i] = mid;
+        ctlArg[i] = arg;
+        ctlCount++;
+        flushControl();
+    }
+
+    /** Sends queued control messages while a credit and a send buffer are free (they may use the reserve). */
+    private void flushControl() throws IOException {
+        while (ctlCount > 0 && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
+            int mid = ctlMid[ctlHead];
+            int arg = ctlArg[ctlHead];
+            ctlHead = (ctlHead + 1) % ctlMid.length;
+            ctlCount--;
+            try {
+                sendNow(mid, arg);
+            } catch (IOException e) {
+                rethrowUnlessGoing(e);
+                ctlCount = 0;
+            }
+        }
+        if (ctlCount == 0) {
+            writable.signalAll();
+        }
+    }
+
+    private void sendNow(int mid, int arg) throws IOException {
+        int slot = txFree[--txFreeCount];
+        int len = Bsdh.SIZE;
+        if (mid == Bsdh.MID_RDMA_RD_COMPL) {
+            txPool.putInt(slot * peerRxBufSize + Bsdh.SIZE, arg);
+            len = Bsdh.RDMA_RD_COMPL_SIZE;
+        } else if (mid == Bsdh.MID_DATA) {
+            creditUpdateQueued = false;
+        } else if (mid == Bsdh.MID_SRC_AVAIL_CANCEL) {
+            cancelMseq = txMseq + 1;
+        }
+        postMessage(slot, mid, len);
+    }
+
+    /**
+     * Zero-length Data tells the peer about reposted buffers when nothing else is going its way: when its view of
+     * our buffers is nearly exhausted, or when half of them could be returned at once.
+     */
+    private void maybeCreditUpdate() throws IOException {
+        if (creditUpdateQueued || disconnected) {
+            return;
+        }
+        int peerView = advBufs - (rxMseq - advMseqAck);
+        int gain = rxPosted - peerView;
+        if (gain > 0 && (peerView <= reserve + 1 || gain >= rxBufCount / 2)) {
+            creditUpdateQueued = true;
+            queueControl(Bsdh.MID_DATA, 0);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ locking
+
+    private void defer(int opcode, long wrId, int byteLen, int status) {
+        if (defCount == defOp.length) {
+            int n = defOp.length * 2;
+            defOp = java.util.Arrays.copyOf(defOp, n);
+            defWr = java.util.Arrays.copyOf(defWr, n);
+            defLen = java.util.Arrays.copyOf(defLen, n);
+            defStatus = java.util.Arrays.copyOf(defStatus, n);
+        }
+        defOp[defCount] = opcode;
+        defWr[defCount] = wrId;
+        defLen[defCount] = byteLen;
+        defStatus[defCount] = status;
+        defCount++;
+    }
+
+    /**
+     * Processes completions that arrived inline while this thread held the lock, in arrival order. Returns true when
+     * there were any: their signals were sent before this thread waits, so it must re-check its condition instead.
+     */
+    private boolean drainDeferred() {
+        if (defCount == 0 && !defDisconnect) {
+            return false;
+        }
+        int i = 0;
+        while (i < defCount) {
+            handle(defOp[i], defWr[i], defLen[i], defStatus[i]);
+            i++;
+        }
+        defCount = 0;
+        if (defDisconnect) {
+            defDisconnect = false;
+            handleDisconnect(defDisconnectCause);
+        }
+        return true;
+    }
+
+    private void unlock() {
+        try {
+            if (lock.getHoldCount() == 1) {
+                drainDeferred();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits at most {@code nanos}; an interrupt ends the wait early and stays pending for the caller. */
+    private void awaitUninterruptibly(Condition c, long nanos) {
+        if (drainDeferred()) {
+            return; // state changed: the caller re-checks before waiting
+        }
+        try {
+            c.awaitNanos(nanos);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
+                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + advCount + "/" + rxAdverts
+                + (error != null ? ", error=" + error.getMessage() : "") + "]";
+    }
+
+    /** One entry of the receive stream: a held Data message or a SrcAvail advert. Pooled, never allocated later. */
+    private static final class RxSegment {
+        boolean advert;
+        // Data
+        int buffer;
+        int offset;
+        int remaining;
+        // SrcAvail
+        int len;
+        int rkey;
+        long vaddr;
+        int mseq;
+        int requested;
+        int readDone;
+        int consumed;
+    }
+}

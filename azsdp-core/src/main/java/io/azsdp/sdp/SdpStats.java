@@ -1,0 +1,51 @@
+package io.azsdp.sdp;
+
+/** Per-connection transfer counters. Written under the connection lock; read without it (monitoring only). */
+public final class SdpStats {
+    long bcopyBytesSent;
+    long zcopyBytesSent;
+    long bcopyBytesReceived;
+    long zcopyBytesReceived;
+    long bytesReceived;
+    long messagesSent;
+    long srcAvailsSent;
+
+    /** Payload bytes sent by buffered copy (Data messages). */
+    public long bcopyBytesSent() {
+        return bcopyBytesSent;
+    }
+
+    /** Bytes the peer pulled from our buffers with one-sided READs. */
+    public long zcopyBytesSent() {
+        return zcopyBytesSent;
+    }
+
+    public long bcopyBytesReceived() {
+        return bcopyBytesReceived;
+    }
+
+    /** Bytes we pulled with one-sided READs (into the application's buffer or the staging pool). */
+    public long zcopyBytesReceived() {
+        return zcopyBytesReceived;
+    }
+
+    /** Bytes handed to the application. */
+    public long bytesReceived() {
+        return bytesReceived;
+    }
+
+    public long messagesSent() {
+        return messagesSent;
+    }
+
+    public long srcAvailsSent() {
+        return srcAvailsSent;
+    }
+
+    @Override
+    public String toString() {
+        return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
+                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", delivered=" + bytesReceived
+                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + "]";
+    }
+}

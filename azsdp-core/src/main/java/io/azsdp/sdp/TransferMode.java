@@ -1,0 +1,17 @@
+package io.azsdp.sdp;
+
+import java.util.Locale;
+
+/** How a socket moves written bytes. */
+public enum TransferMode {
+    /** Buffered copy through private receive buffers, with credit flow control. */
+    BCOPY,
+    /** Synchronous zero copy: advertise the buffer (SrcAvail), return when the peer has read it (RdmaRdCompl). */
+    ZCOPY,
+    /** BCopy below the zero-copy threshold, ZCopy at or above it. */
+    AUTO;
+
+    public static TransferMode parse(String s) {
+        return valueOf(s.toUpperCase(Locale.ROOT));
+    }
+}

@@ -1,0 +1,74 @@
+package io.azsdp.fabric.shm;
+
+import static io.azsdp.fabric.shm.ShmTestSupport.options;
+import static io.azsdp.fabric.shm.ShmTestSupport.pair;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.azsdp.fabric.FabricException;
+import io.azsdp.fabric.MemoryRegion;
+import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.WcStatus;
+import io.azsdp.fabric.shm.ShmTestSupport.Pair;
+import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** A peer that scribbles on the ring must break the connection with a clear error, never crash or over-read. */
+@Timeout(30)
+class ShmCorruptionTest {
+
+    enum Garbage { HUGE_LENGTH, NEGATIVE_LENGTH, BAD_TYPE, SHORT_PAD, TAIL_BEYOND_CAPACITY, RECORD_PAST_TAIL }
+
+    @ParameterizedTest
+    @EnumSource(Garbage.class)
+    void malformedRecordBreaksTheReceiver(Garbage garbage) throws Exception {
+        try (Pair p = pair(options(1024, 4, 4))) {
+            Recorder client = new Recorder();
+            Recorder server = new Recorder();
+            p.client().setHandler(client);
+            p.server().setHandler(server);
+            MemoryRegion rx = p.client().register(ByteBuffer.allocateDirect(1024));
+            p.client().postRecv(1, rx, 0, 1024);
+            p.client().start();
+            p.server().start();
+
+            // Forge a record in ring 0 (into the client) through the server's mapping of the segment.
+            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
+            ByteBuffer b = seg.buf;
+            int data = seg.layout.dataOffset[0];
+            int ctl = seg.layout.ctlOffset[0];
+            int cap = seg.layout.ringCapacity[0];
+            int length = 16;
+            int type = ShmRing.TYPE_MSG;
+            long tail = 24;
+            switch (garbage) {
+                case HUGE_LENGTH -> length = 1 << 29;
+                case NEGATIVE_LENGTH -> length = -8;
+                case BAD_TYPE -> type = 7;
+                case SHORT_PAD -> type = ShmRing.TYPE_PAD;
+                case TAIL_BEYOND_CAPACITY -> tail = cap + 8L;
+                case RECORD_PAST_TAIL -> tail = 16;
+                default -> throw new AssertionError(garbage);
+            }
+            ShmSegment.INT.set(b, data, length);
+            ShmSegment.INT.set(b, data + 4, type);
+            ShmSegment.LONG.setVolatile(b, ctl + ShmSegment.CTL_TAIL, tail);
+            ShmSegment.INT.getAndAdd(b, ctl + ShmSegment.CTL_DOORBELL, 1);
+            io.azsdp.nativeio.NativeLib.futexWake(seg.base + ctl + ShmSegment.CTL_DOORBELL, 1);
+
+            client.expect(Opcode.RECV, 1, 0, WcStatus.FLUSH_ERR);
+            FabricException e = assertInstanceOf(FabricException.class, client.awaitDisconnect());
+            assertEquals(WcStatus.TRANSPORT_ERR, e.status());
+            assertTrue(e.getMessage().startsWith("shm ring corrupted by the peer"), e.getMessage());
+            assertFalse(p.client().isOpen());
+            IOException peer = server.awaitDisconnect();
+            assertTrue(peer != null && peer.getMessage().contains("reset"), String.valueOf(peer));
+        }
+    }
+}

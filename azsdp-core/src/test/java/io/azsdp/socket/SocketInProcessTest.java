@@ -1,0 +1,249 @@
+package io.azsdp.socket;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.azsdp.config.AzSdpConfig;
+import io.azsdp.fabric.Fabrics;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.util.Properties;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Both ends in one JVM: the socket API semantics on each fabric and mode (the multi-JVM tests live in integration). */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class SocketInProcessTest {
+
+    static AzSdpConfig config(String fabric, String mode) {
+        Properties p = new Properties();
+        p.setProperty(AzSdpConfig.FABRIC, fabric);
+        p.setProperty(AzSdpConfig.MODE, mode);
+        p.setProperty(AzSdpConfig.LIVENESS_TIMEOUT_MS, "2000");
+        return AzSdpConfig.load(p);
+    }
+
+    static void assumeFabric(String fabric) {
+        String why = Fabrics.unavailableReason(fabric);
+        Assumptions.assumeTrue(why == null, () -> "fabric " + fabric + " unavailable: " + why);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"tcp,bcopy", "tcp,zcopy", "tcp,auto", "shm,bcopy", "shm,zcopy", "shm,auto"})
+    void randomStreamBothDirections(String fabric, String mode) throws Exception {
+        assumeFabric(fabric);
+        AzSdpConfig cfg = config(fabric, mode);
+        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.accept();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            try (AzSdpSocket client = new AzSdpSocket(cfg)) {
+                client.connect(server.getLocalSocketAddress(), 5000);
+                try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
+                    assertEquals(fabric, client.fabricName());
+                    assertEquals(client.getLocalPort(), peer.getPort());
+                    assertEquals(client.getPort(), peer.getLocalPort());
+                    assertNull(client.getChannel());
+                    long total = 48L << 20;
+                    client.setSoTimeout(30_000);
+                    peer.setSoTimeout(30_000);
+                    awaitAll(pump(client, peer, total, 1), pump(peer, client, total, 2));
+                }
+            }
+        }
+    }
+
+    /** Waits for all, failing as soon as one fails (so a dead writer does not leave its reader waiting). */
+    static void awaitAll(CompletableFuture<?>... fs) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(100);
+        while (true) {
+            boolean all = true;
+            for (CompletableFuture<?> f : fs) {
+                if (f.isCompletedExceptionally()) {
+                    f.get();
+                }
+                all &= f.isDone();
+            }
+            if (all) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new java.util.concurrent.TimeoutException("transfer did not finish in 100 s");
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    /** Sends {@code total} random bytes from {@code from} to {@code to} in random sizes, compares CRCs. */
+    static CompletableFuture<Long> pump(Socket from, Socket to, long total, long seed) {
+        CompletableFuture<Long> sent = CompletableFuture.supplyAsync(() -> {
+            try {
+                OutputStream out = from.getOutputStream();
+                Random r = new Random(seed);
+                CRC32 crc = new CRC32();
+                byte[] buf = new byte[4 << 20];
+                ByteBuffer direct = ByteBuffer.allocateDirect(4 << 20);
+                long left = total;
+                while (left > 0) {
+                    int n = (int) Math.min(left, 1 + r.nextInt(r.nextBoolean() ? 4096 : 4 << 20));
+                    r.nextBytes(buf);
+                    crc.update(buf, 0, n);
+                    if (r.nextBoolean() && from instanceof AzSdpSocket s) {
+                        direct.clear();
+                        direct.put(buf, 0, n).flip();
+                        s.byteChannel().write(direct);
+                    } else {
+                        out.write(buf, 0, n);
+                    }
+                    left -= n;
+                }
+                return crc.getValue();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> {
+            try {
+                InputStream in = to.getInputStream();
+                Random r = new Random(seed * 31);
+                CRC32 crc = new CRC32();
+                byte[] buf = new byte[4 << 20];
+                ByteBuffer direct = ByteBuffer.allocateDirect(4 << 20);
+                long left = total;
+                while (left > 0) {
+                    int want = (int) Math.min(left, 1 + r.nextInt(4 << 20));
+                    int n;
+                    if (r.nextBoolean() && to instanceof AzSdpSocket s) {
+                        direct.clear().limit(want);
+                        n = s.byteChannel().read(direct);
+                        direct.flip();
+                        direct.get(buf, 0, Math.max(n, 0));
+                    } else {
+                        n = in.read(buf, 0, want);
+                    }
+                    if (n < 0) {
+                        throw new IOException("early EOF with " + left + " bytes left");
+                    }
+                    crc.update(buf, 0, n);
+                    left -= n;
+                }
+                return crc.getValue();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        CompletableFuture<Long> both = sent.thenCombine(received, (s, r) -> {
+            assertEquals(s, r, "checksum of " + total + " bytes");
+            return s;
+        });
+        sent.exceptionally(e -> {
+            both.completeExceptionally(e);
+            return null;
+        });
+        received.exceptionally(e -> {
+            both.completeExceptionally(e);
+            return null;
+        });
+        return both;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void orderlyCloseDeliversEverythingThenEof(String fabric) throws Exception {
+        assumeFabric(fabric);
+        AzSdpConfig cfg = config(fabric, "auto");
+        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.accept();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            byte[] data = new byte[3 << 20];
+            new Random(7).nextBytes(data);
+            try (AzSdpSocket client = new AzSdpSocket(cfg); ) {
+                client.connect(server.getLocalSocketAddress());
+                Socket peer = accepted.get(10, TimeUnit.SECONDS);
+                client.getOutputStream().write(data, 0, 1000);
+                client.getOutputStream().write(data, 1000, data.length - 1000);
+                client.close();
+                byte[] got = new byte[data.length];
+                DataInputStream in = new DataInputStream(peer.getInputStream());
+                in.readFully(got);
+                assertArrayEquals(data, got);
+                assertEquals(-1, in.read());
+                assertEquals(-1, in.read());
+                assertThrows(SocketException.class, () -> {
+                    for (int i = 0; i < 100; i++) {
+                        peer.getOutputStream().write(new byte[1024]);
+                        Thread.sleep(20);
+                    }
+                });
+                peer.close();
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void abortiveCloseResetsPeerAndTimeoutsWork(String fabric) throws Exception {
+        assumeFabric(fabric);
+        AzSdpConfig cfg = config(fabric, "auto");
+        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            server.setSoTimeout(200);
+            assertThrows(SocketTimeoutException.class, server::accept);
+            server.setSoTimeout(0);
+            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.accept();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            AzSdpSocket client = new AzSdpSocket(cfg);
+            client.connect(server.getLocalSocketAddress());
+            Socket peer = accepted.get(10, TimeUnit.SECONDS);
+            peer.setSoTimeout(150);
+            long t0 = System.nanoTime();
+            assertThrows(SocketTimeoutException.class, () -> peer.getInputStream().read());
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(140));
+            client.getOutputStream().write(42);
+            assertEquals(42, peer.getInputStream().read(), "still usable after a timeout");
+            peer.setSoTimeout(5000);
+            client.setSoLinger(true, 0);
+            client.close();
+            IOException e = assertThrows(IOException.class, () -> {
+                while (peer.getInputStream().read() >= 0) {
+                    // drain
+                }
+            });
+            assertTrue(e.getMessage().toLowerCase().contains("reset"), e.getMessage());
+            peer.close();
+        }
+    }
+}

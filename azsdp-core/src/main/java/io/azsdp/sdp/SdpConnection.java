@@ -95,7 +95,9 @@ public final class SdpConnection implements CompletionHandler {
     private final RxSegment[] rxq;
     private int rxqHead;
     private int rxqCount;
+    /** Adverts in the receive queue, and those not yet fully read (what the peer's maxAdverts bounds). */
     private int rxAdverts;
+    private int rxAdvertsUnread;
     // Staging pool for pulled adverts, allocated on first use.
     private final int poolBytes;
     private ByteBuffer stagePool;
@@ -168,7 +170,8 @@ public final class SdpConnection implements CompletionHandler {
         this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
         this.advBufs = rxBufCount;
 
-        rxq = new RxSegment[rxBufCount + localMaxAdverts + 2];
+        // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
+        rxq = new RxSegment[rxBufCount + 2 * localMaxAdverts + 2];
         for (int i = 0; i < rxq.length; i++) {
             rxq[i] = new RxSegment();
         }
@@ -714,7 +717,7 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             ep.deregister(mr);
         }
-        s.readDone += n;
+        advertRead(s, n);
         s.consumed += n;
         dst.position(dst.position() + n);
         stats.bytesReceived += n;
@@ -741,9 +744,16 @@ public final class SdpConnection implements CompletionHandler {
         if (disconnected || error != null) {
             return;
         }
+        int adverts = 0;
         for (int i = 0; i < rxqCount; i++) {
             RxSegment s = rxq[(rxqHead + i) % rxq.length];
-            if (!s.advert || s.requested == s.len) {
+            if (!s.advert) {
+                continue;
+            }
+            if (++adverts > localMaxAdverts) {
+                return; // bound the staged-but-unconsumed adverts: the peer waits for RdmaRdCompl meanwhile
+            }
+            if (s.requested == s.len) {
                 continue;
             }
             if (i == 0 && directWaiters > 0 && chunkCount == 0 && s.requested == s.consumed) {
@@ -782,6 +792,13 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
+    private void advertRead(RxSegment s, int n) {
+        s.readDone += n;
+        if (s.readDone == s.len) {
+            rxAdvertsUnread--;
+        }
+    }
+
     private void popSegment() {
         RxSegment s = rxq[rxqHead];
         if (s.advert) {
@@ -802,6 +819,7 @@ public final class SdpConnection implements CompletionHandler {
                 int unread = s.len - s.requested;
                 if (unread > 0) {
                     s.requested = s.len;
+                    advertRead(s, unread);
                     queueControl(Bsdh.MID_RDMA_RD_COMPL, unread);
                 }
             } else {
@@ -870,7 +888,7 @@ public final class SdpConnection implements CompletionHandler {
                 chunkReady[idx] = true;
                 RxSegment head = firstUnreadAdvert();
                 if (head != null) {
-                    head.readDone += byteLen;
+                    advertRead(head, byteLen);
                 }
                 stats.zcopyBytesReceived += byteLen;
                 queueControl(Bsdh.MID_RDMA_RD_COMPL, byteLen);
@@ -1008,7 +1026,7 @@ public final class SdpConnection implements CompletionHandler {
         if (inEof) {
             throw new SdpProtocolException("SrcAvail after DisConn");
         }
-        if (rxAdverts >= localMaxAdverts) {
+        if (rxAdvertsUnread >= localMaxAdverts) {
             throw new SdpProtocolException("more than " + localMaxAdverts + " SrcAvail outstanding");
         }
         int n = rxPool.getInt(base + Bsdh.SIZE);
@@ -1023,6 +1041,7 @@ public final class SdpConnection implements CompletionHandler {
         s.mseq = mseq;
         s.requested = s.readDone = s.consumed = 0;
         rxAdverts++;
+        rxAdvertsUnread++;
         if (inShutdown) {
             discardInput();
         } else {
@@ -1065,8 +1084,12 @@ public final class SdpConnection implements CompletionHandler {
         }
         for (int i = 0; i < rxqCount; i++) {
             RxSegment s = rxq[(rxqHead + i) % rxq.length];
-            if (s.advert && s.mseq - mseq < 0) {
+            if (s.advert && s.mseq - mseq < 0 && s.len > s.requested) {
+                boolean wasUnread = s.readDone < s.len;
                 s.len = s.requested;
+                if (wasUnread && s.readDone == s.len) {
+                    rxAdvertsUnread--;
+                }
             }
         }
         // Adverts nothing was read from are gone from the stream.

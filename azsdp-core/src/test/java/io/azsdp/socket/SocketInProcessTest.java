@@ -169,6 +169,61 @@ class SocketInProcessTest {
         return both;
     }
 
+    /** Many small adverts and a reader that lags: staged adverts must stay within the advertised limits. */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void manyAdvertsWithSlowReader(String fabric) throws Exception {
+        assumeFabric(fabric);
+        AzSdpConfig cfg = config(fabric, "zcopy");
+        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return server.accept();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
+                byte[] msg = new byte[64 << 10];
+                int count = 600;
+                CompletableFuture<Long> writer = CompletableFuture.supplyAsync(() -> {
+                    CRC32 crc = new CRC32();
+                    try {
+                        for (int i = 0; i < count; i++) {
+                            java.util.Arrays.fill(msg, (byte) i);
+                            crc.update(msg);
+                            client.getOutputStream().write(msg);
+                        }
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                    return crc.getValue();
+                });
+                CRC32 crc = new CRC32();
+                byte[] buf = new byte[1000];
+                long left = (long) count * msg.length;
+                int reads = 0;
+                while (left > 0) {
+                    int n = peer.getInputStream().read(buf, 0, (int) Math.min(buf.length, left));
+                    crc.update(buf, 0, n);
+                    left -= n;
+                    if (++reads % 2000 == 0) {
+                        Thread.sleep(5);
+                    }
+                }
+                assertEquals(writer.get(60, TimeUnit.SECONDS), crc.getValue());
+                assertTrue(((AzSdpSocket) peer).connection().stats().zcopyBytesReceived() > 0);
+            }
+        }
+    }
+
+    static Socket connect(AzSdpSocket client, AzSdpServerSocket server, CompletableFuture<Socket> accepted)
+            throws Exception {
+        client.connect(server.getLocalSocketAddress(), 5000);
+        return accepted.get(10, TimeUnit.SECONDS);
+    }
+
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void orderlyCloseDeliversEverythingThenEof(String fabric) throws Exception {

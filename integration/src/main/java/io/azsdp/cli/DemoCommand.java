@@ -1,0 +1,112 @@
+package io.azsdp.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The main demo: a server JVM and a client JVM on this host move data over the shm fabric (BCopy and ZCopy), over the
+ * tcp fabric and over plain Java TCP, verify checksums, and print a table plus the client's RESULT lines.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Start a server JVM and a client JVM, compare AZ-SDP fabrics and modes with plain Java TCP.")
+final class DemoCommand implements Callable<Integer> {
+    private static final Pattern READY = Pattern.compile("READY azsdp=(\\d+) javatcp=(\\d+)");
+    private static final Pattern RESULT = Pattern.compile(
+            "RESULT name=(\\S+) fabric=(\\S+) mode=(\\S+) size=(\\d+) value=(\\S+) unit=(\\S+) verified=(\\S+)");
+
+    @Option(names = "--bytes", defaultValue = "536870912",
+            description = "Bytes per throughput figure (default: ${DEFAULT-VALUE}).")
+    long bytes;
+
+    @Option(names = "--iterations", defaultValue = "20000",
+            description = "Round trips per latency figure (default: ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Override
+    public Integer call() throws Exception {
+        Process server = spawn("server");
+        try {
+            BufferedReader sout = reader(server);
+            String line = sout.readLine();
+            Matcher m = line == null ? null : READY.matcher(line);
+            if (m == null || !m.find()) {
+                System.err.println("server JVM did not start: " + line);
+                return 1;
+            }
+            System.out.println("server JVM pid " + server.pid() + ": " + line);
+            Process client = spawn("client", "--port", m.group(1), "--javatcp-port", m.group(2),
+                    "--bytes", Long.toString(bytes), "--iterations", Integer.toString(iterations));
+            System.out.println("client JVM pid " + client.pid() + ": measuring...");
+            List<String[]> rows = new ArrayList<>();
+            BufferedReader cout = reader(client);
+            for (String l; (l = cout.readLine()) != null; ) {
+                Matcher r = RESULT.matcher(l);
+                if (r.find()) {
+                    rows.add(new String[] {r.group(1), r.group(2), r.group(3), r.group(4), r.group(5), r.group(6),
+                        r.group(7)});
+                }
+                System.out.println(l);
+            }
+            int rc = client.waitFor();
+            printTable(rows);
+            return rc;
+        } finally {
+            server.destroy();
+            server.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private static Process spawn(String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Xmx1g");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        for (String k : System.getProperties().stringPropertyNames()) {
+            if (k.startsWith("azsdp.")) {
+                cmd.add("-D" + k + "=" + System.getProperty(k));
+            }
+        }
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    private static BufferedReader reader(Process p) {
+        return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    private static void printTable(List<String[]> rows) {
+        System.out.println();
+        System.out.printf("%-8s %-8s %-6s %10s %12s %-5s %s%n", "test", "fabric", "mode", "size", "value", "unit",
+                "verified");
+        Map<String, Double> byKey = new HashMap<>();
+        for (String[] r : rows) {
+            System.out.printf(Locale.ROOT, "%-8s %-8s %-6s %10s %12s %-5s %s%n", (Object[]) r);
+            byKey.put(r[0] + "/" + r[1] + "/" + r[2] + "/" + r[3], Double.parseDouble(r[4]));
+        }
+        Double javaTcp = byKey.get("bw/javatcp/-/1048576");
+        if (javaTcp != null) {
+            System.out.println();
+            for (String k : new String[] {"bw/shm/zcopy/1048576", "bw/shm/bcopy/1048576", "bw/tcp/auto/1048576"}) {
+                Double v = byKey.get(k);
+                if (v != null) {
+                    System.out.printf(Locale.ROOT, "%-22s %.2fx plain Java TCP at 1 MiB messages%n", k, v / javaTcp);
+                }
+            }
+        }
+    }
+}

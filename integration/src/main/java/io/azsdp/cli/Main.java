@@ -1,0 +1,20 @@
+package io.azsdp.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code bin/azsdp}: the AZ-SDP command line. */
+@Command(name = "azsdp", mixinStandardHelpOptions = true, version = "AZ-SDP 0.1.0",
+        description = "Asynchronous zero-copy SDP sockets for the JVM.",
+        subcommands = {DemoCommand.class, ServerCommand.class, ClientCommand.class})
+public final class Main implements Runnable {
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Main()).execute(args));
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+}

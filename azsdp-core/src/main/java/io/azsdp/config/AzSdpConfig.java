@@ -34,6 +34,7 @@ public final class AzSdpConfig {
     public static final String CONNECT_TIMEOUT_MS = "azsdp.connect.timeoutMs";
     public static final String LIVENESS_TIMEOUT_MS = "azsdp.liveness.timeoutMs";
     public static final String CLOSE_TIMEOUT_MS = "azsdp.close.timeoutMs";
+    public static final String WAIT_SPIN_MICROS = "azsdp.wait.spinMicros";
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
     private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
@@ -53,7 +54,8 @@ public final class AzSdpConfig {
             Map.entry(CREDITS_RESERVE, range(1, 16)),
             Map.entry(CONNECT_TIMEOUT_MS, range(1, Integer.MAX_VALUE)),
             Map.entry(LIVENESS_TIMEOUT_MS, range(10, Integer.MAX_VALUE)),
-            Map.entry(CLOSE_TIMEOUT_MS, range(0, Integer.MAX_VALUE)));
+            Map.entry(CLOSE_TIMEOUT_MS, range(0, Integer.MAX_VALUE)),
+            Map.entry(WAIT_SPIN_MICROS, range(0, 10_000)));
 
     private static volatile AzSdpConfig global;
 

@@ -63,8 +63,11 @@ public final class SdpConnection implements CompletionHandler {
     private final int readChunk;
     private final int stagingBytes;
     private final int closeTimeoutMs;
+    private final long spinNanos;
     private volatile TransferMode mode;
     private volatile int zcopyThreshold;
+    /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */
+    private volatile int events;
 
     // Private receive buffers: one registered region, rxBufCount slots of rxBufSize.
     private final ByteBuffer rxPool;
@@ -110,9 +113,11 @@ public final class SdpConnection implements CompletionHandler {
     private int chunkCount;
     private int chunkConsumed;
     private int stageReadsInFlight;
-    private int directWaiters;
-    private boolean directReadPending;
-    private int directReadResult;
+    // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight
+    // into it by whichever thread sees the advert first (usually the provider's), before the reader is even woken.
+    private MemoryRegion postedMr;
+    private boolean postedReadInFlight;
+    private int postedResult;
     private boolean cancelAckPending;
     private int cancelUpTo;
 
@@ -158,7 +163,9 @@ public final class SdpConnection implements CompletionHandler {
         this.rxBufSize = local.rcvSize();
         this.rxBufCount = local.bufs();
         this.localMaxAdverts = local.maxAdverts();
-        this.peerRxBufSize = peer.rcvSize();
+        // Our messages must fit the peer's receive buffers, but the peer's Hello must not size our memory (a hostile
+        // 255 x 16 MiB would overflow or exhaust direct memory): send slots are never larger than our own buffers.
+        this.peerRxBufSize = Math.min(peer.rcvSize(), local.rcvSize());
         this.peerMaxAdverts = peer.maxAdverts();
         this.peerBufs = peer.bufs();
         this.reserve = cfg.intValue(AzSdpConfig.CREDITS_RESERVE);
@@ -167,6 +174,7 @@ public final class SdpConnection implements CompletionHandler {
         this.stagingBytes = cfg.intValue(AzSdpConfig.ZCOPY_STAGING_BYTES);
         this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
+        this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
         this.advBufs = rxBufCount;
 
@@ -332,7 +340,7 @@ public final class SdpConnection implements CompletionHandler {
             checkOpen();
             inShutdown = true;
             discardInput();
-            readable.signalAll();
+            signal(readable);
         } finally {
             unlock();
         }
@@ -495,7 +503,7 @@ public final class SdpConnection implements CompletionHandler {
             // Synchronous zero copy: the buffer is the application's until the peer has read all of it.
             while (advCount > 0) {
                 checkWritable();
-                if (drainDeferred()) {
+                if (drainDeferred() || spinForEvent()) {
                     continue;
                 }
                 try {
@@ -545,7 +553,7 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void awaitWritable(int bytesDone) throws IOException {
-        if (drainDeferred()) {
+        if (drainDeferred() || spinForEvent()) {
             return; // state changed: the caller re-checks before waiting
         }
         try {
@@ -589,55 +597,81 @@ public final class SdpConnection implements CompletionHandler {
         lock.lock();
         try {
             while (true) {
-                if (closed) {
+                if (postedResult > 0) {
+                    return takePosted(dst);
+                }
+                if (closed && !postedReadInFlight) {
                     throw new SocketException("Socket closed");
                 }
-                if (inShutdown) {
+                if (inShutdown && !postedReadInFlight) {
                     return -1;
                 }
-                if (rxqCount > 0) {
-                    RxSegment s = rxq[rxqHead];
-                    if (!s.advert) {
-                        return readData(s, dst, arr, off, len);
+                if (!postedReadInFlight) {
+                    if (rxqCount > 0) {
+                        RxSegment s = rxq[rxqHead];
+                        if (!s.advert) {
+                            releasePosted();
+                            return readData(s, dst, arr, off, len);
+                        }
+                        if (chunkCount > 0 && chunkReady[chunkHead]) {
+                            releasePosted();
+                            return readStaged(s, dst, arr, off, len);
+                        }
+                    } else if (inEof) {
+                        releasePosted();
+                        if (error instanceof SdpProtocolException) {
+                            throw copyOf(error); // the peer broke the protocol after its DisConn: not a clean EOF
+                        }
+                        return -1;
                     }
-                    if (chunkCount > 0 && chunkReady[chunkHead]) {
-                        return readStaged(s, dst, arr, off, len);
-                    }
-                    if (wantsDirect && chunkCount == 0 && s.requested == s.consumed && s.requested < s.len
-                            && !directReadPending && error == null) {
-                        return readDirect(s, dst, len);
-                    }
-                    if (error != null && chunkCount == 0) {
+                    if (error != null) { // what was deliverable has been delivered
+                        releasePosted();
                         throw copyOf(error);
                     }
-                    if (!wantsDirect) {
+                    if (wantsDirect && postedMr == null) {
+                        ByteBuffer view = dst.duplicate();
+                        view.limit(view.position() + len);
+                        postedMr = ep.register(view);
+                        pump();
+                        continue;
+                    }
+                    if (!wantsDirect && rxqCount > 0) {
                         pump();
                     }
-                } else if (inEof) {
-                    return -1;
-                } else if (error != null) {
-                    throw copyOf(error);
                 }
-                if (wantsDirect) {
-                    directWaiters++;
-                }
-                try {
-                    if (!awaitReadable(deadline)) {
-                        throw new SocketTimeoutException("Read timed out");
-                    }
-                } finally {
-                    if (wantsDirect && --directWaiters == 0) {
-                        pump();
-                    }
+                // A READ into the caller's buffer cannot be abandoned: wait for it whatever the timeout says.
+                if (!awaitReadable(postedReadInFlight ? 0 : deadline)) {
+                    releasePosted();
+                    throw new SocketTimeoutException("Read timed out");
                 }
             }
         } finally {
+            if (!postedReadInFlight) {
+                releasePosted();
+            }
             unlock();
         }
     }
 
+    /** The READ into the posted buffer completed: hand its bytes to the caller. */
+    private int takePosted(ByteBuffer dst) throws IOException {
+        int n = postedResult;
+        dst.position(dst.position() + n);
+        releasePosted();
+        pump();
+        return n;
+    }
+
+    private void releasePosted() {
+        if (postedMr != null) {
+            ep.deregister(postedMr);
+            postedMr = null;
+        }
+        postedResult = 0;
+    }
+
     private boolean awaitReadable(long deadline) throws IOException {
-        if (drainDeferred()) {
+        if (drainDeferred() || spinForEvent()) {
             return true; // state changed: the caller re-checks before waiting
         }
         try {
@@ -691,45 +725,6 @@ public final class SdpConnection implements CompletionHandler {
         return n;
     }
 
-    /** Zero copy into the application's buffer: register it, READ, wait, acknowledge. */
-    private int readDirect(RxSegment s, ByteBuffer dst, int len) throws IOException {
-        int n = Math.min(len, s.len - s.requested);
-        ByteBuffer view = dst.duplicate();
-        view.limit(view.position() + n);
-        MemoryRegion mr = ep.register(view);
-        try {
-            s.requested += n;
-            directReadPending = true;
-            directReadResult = 0;
-            ep.postRead(WR_READ_DIRECT, mr, 0, n, s.vaddr + s.consumed, s.rkey);
-            while (directReadPending) {
-                if (error != null) {
-                    throw copyOf(error);
-                }
-                if (!drainDeferred()) {
-                    readable.awaitUninterruptibly();
-                }
-            }
-            if (directReadResult != WcStatus.SUCCESS) {
-                throw copyOf(error != null ? error : new SocketException("zero-copy READ failed: "
-                        + WcStatus.name(directReadResult)));
-            }
-        } finally {
-            ep.deregister(mr);
-        }
-        advertRead(s, n);
-        s.consumed += n;
-        dst.position(dst.position() + n);
-        stats.bytesReceived += n;
-        stats.zcopyBytesReceived += n;
-        queueControl(Bsdh.MID_RDMA_RD_COMPL, n);
-        if (s.consumed == s.len) {
-            popSegment();
-        }
-        pump();
-        return n;
-    }
-
     private static void copyOut(ByteBuffer from, int index, ByteBuffer dst, byte[] arr, int off, int n) {
         if (arr != null) {
             from.get(index, arr, off, n);
@@ -756,7 +751,10 @@ public final class SdpConnection implements CompletionHandler {
             if (s.requested == s.len) {
                 continue;
             }
-            if (i == 0 && directWaiters > 0 && chunkCount == 0 && s.requested == s.consumed) {
+            if (i == 0 && postedMr != null && chunkCount == 0 && s.requested == s.consumed) {
+                if (!postedReadInFlight && postedResult == 0) {
+                    readIntoPosted(s);
+                }
                 return;
             }
             while (s.requested < s.len && stageReadsInFlight < MAX_STAGE_READS && chunkCount < chunkOff.length) {
@@ -799,6 +797,21 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
+    /** Zero copy: READ the head advert straight into the reader's posted buffer. */
+    private void readIntoPosted(RxSegment s) throws IOException {
+        int n = Math.min(postedMr.length(), s.len - s.requested);
+        long raddr = s.vaddr + s.requested;
+        s.requested += n;
+        postedReadInFlight = true;
+        try {
+            ep.postRead(WR_READ_DIRECT, postedMr, 0, n, raddr, s.rkey);
+        } catch (IOException e) {
+            postedReadInFlight = false;
+            s.requested -= n;
+            rethrowUnlessGoing(e);
+        }
+    }
+
     private void popSegment() {
         RxSegment s = rxq[rxqHead];
         if (s.advert) {
@@ -813,7 +826,7 @@ public final class SdpConnection implements CompletionHandler {
         while (rxqCount > 0) {
             RxSegment s = rxq[rxqHead];
             if (s.advert) {
-                if (chunkCount > 0 || directReadPending) {
+                if (chunkCount > 0 || postedReadInFlight) {
                     return;
                 }
                 int unread = s.len - s.requested;
@@ -871,7 +884,7 @@ public final class SdpConnection implements CompletionHandler {
                     onWorkError("send", status);
                 }
                 flushControl();
-                writable.signalAll();
+                signal(writable);
             } else if (tag == WR_RECV) {
                 rxPosted--;
                 if (status != WcStatus.SUCCESS) {
@@ -897,15 +910,27 @@ public final class SdpConnection implements CompletionHandler {
                 }
                 maybeAckCancel();
                 pump();
-                readable.signalAll();
+                signal(readable);
             } else if (tag == WR_READ_DIRECT) {
-                directReadPending = false;
-                directReadResult = status;
+                postedReadInFlight = false;
                 if (status != WcStatus.SUCCESS) {
                     onWorkError("zero-copy READ", status);
+                    signal(readable);
+                    return;
+                }
+                // The posted READ is always for the head advert: the reader consumes nothing while it is in flight.
+                RxSegment s = rxq[rxqHead];
+                advertRead(s, byteLen);
+                s.consumed += byteLen;
+                postedResult = byteLen;
+                stats.bytesReceived += byteLen;
+                stats.zcopyBytesReceived += byteLen;
+                queueControl(Bsdh.MID_RDMA_RD_COMPL, byteLen);
+                if (s.consumed == s.len) {
+                    popSegment();
                 }
                 maybeAckCancel();
-                readable.signalAll();
+                signal(readable);
             } else {
                 fail(new SocketException("completion with unknown work request id 0x" + Long.toHexString(wrId)
                         + " (" + Opcode.name(opcode) + ")"), true);
@@ -944,7 +969,9 @@ public final class SdpConnection implements CompletionHandler {
         if (status == WcStatus.FLUSH_ERR || disconnected) {
             return; // the disconnect reports the cause
         }
-        fail(new SocketException(what + " failed: " + WcStatus.name(status)), true);
+        String why = status == WcStatus.REM_ACCESS_ERR
+                ? " (the peer advertised memory outside its registered regions, or a wrong key)" : "";
+        fail(new SocketException(what + " failed: " + WcStatus.name(status) + why), true);
     }
 
     /** A message arrived in receive buffer {@code buf}. */
@@ -996,7 +1023,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         flushControl();
         maybeCreditUpdate();
-        writable.signalAll();
+        signal(writable);
     }
 
     private boolean onData(int buf, int base, int payload) throws IOException {
@@ -1015,7 +1042,7 @@ public final class SdpConnection implements CompletionHandler {
         s.buffer = buf;
         s.offset = base + Bsdh.SIZE;
         s.remaining = payload;
-        readable.signalAll();
+        signal(readable);
         return true;
     }
 
@@ -1047,7 +1074,7 @@ public final class SdpConnection implements CompletionHandler {
         } else {
             pump();
         }
-        readable.signalAll();
+        signal(readable);
     }
 
     private void onRdmaRdCompl(int base, int len) throws IOException {
@@ -1100,7 +1127,7 @@ public final class SdpConnection implements CompletionHandler {
         cancelAckPending = true;
         cancelUpTo = mseq;
         maybeAckCancel();
-        readable.signalAll();
+        signal(readable);
     }
 
     private void compactEmptyAdverts() {
@@ -1137,7 +1164,7 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void maybeAckCancel() throws IOException {
-        if (cancelAckPending && stageReadsInFlight == 0 && !directReadPending) {
+        if (cancelAckPending && stageReadsInFlight == 0 && !postedReadInFlight) {
             cancelAckPending = false;
             queueControl(Bsdh.MID_SEND_SM, cancelUpTo);
         }
@@ -1148,7 +1175,7 @@ public final class SdpConnection implements CompletionHandler {
             throw new SdpProtocolException("DisConn of " + len + " bytes");
         }
         inEof = true;
-        readable.signalAll();
+        signal(readable);
     }
 
     private RxSegment pushSegment() throws IOException {
@@ -1171,8 +1198,8 @@ public final class SdpConnection implements CompletionHandler {
             setError(new SocketException("Connection closed by peer without DisConn"));
         }
         releaseRegions();
-        readable.signalAll();
-        writable.signalAll();
+        signal(readable);
+        signal(writable);
     }
 
     /** Registered memory goes back once the endpoint is gone; the buffers themselves are left to the GC. */
@@ -1201,16 +1228,16 @@ public final class SdpConnection implements CompletionHandler {
             }
         }
         ep.abort();
-        readable.signalAll();
-        writable.signalAll();
+        signal(readable);
+        signal(writable);
     }
 
     private void setError(IOException e) {
         if (error == null) {
             error = e;
         }
-        readable.signalAll();
-        writable.signalAll();
+        signal(readable);
+        signal(writable);
     }
 
     private static IOException copyOf(IOException e) {
@@ -1289,7 +1316,7 @@ public final class SdpConnection implements CompletionHandler {
             }
         }
         if (ctlCount == 0) {
-            writable.signalAll();
+            signal(writable);
         }
     }
 
@@ -1369,6 +1396,33 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             lock.unlock();
         }
+    }
+
+    private void signal(Condition c) {
+        events++;
+        c.signalAll();
+    }
+
+    /**
+     * Spins for a few microseconds with the lock released before a waiter parks: on a short round trip the event
+     * arrives within the spin and the park/unpark pair (two context switches) is saved. Bounded, because on two cores
+     * the thread that must deliver the event may need this one's CPU.
+     */
+    private boolean spinForEvent() {
+        if (spinNanos <= 0 || lock.getHoldCount() != 1) {
+            return false;
+        }
+        int seen = events;
+        lock.unlock();
+        try {
+            long end = System.nanoTime() + spinNanos;
+            while (events == seen && System.nanoTime() - end < 0) {
+                Thread.onSpinWait();
+            }
+        } finally {
+            lock.lock();
+        }
+        return events != seen || drainDeferred();
     }
 
     /** Waits at most {@code nanos}; an interrupt ends the wait early and stays pending for the caller. */

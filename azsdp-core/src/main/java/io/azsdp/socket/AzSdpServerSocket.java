@@ -127,8 +127,8 @@ public class AzSdpServerSocket extends ServerSocket {
                 Bootstrap.Incoming in = Bootstrap.readRequest(sc, config.intValue(AzSdpConfig.CONNECT_TIMEOUT_MS));
                 SdpConnection c = Connector.accept(in, config);
                 return new AzSdpSocket(config, c);
-            } catch (IOException e) {
-                LOG.warn("AZ-SDP server {}: connection attempt failed: {}", getLocalSocketAddress(), e.getMessage());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("AZ-SDP server {}: connection attempt failed: {}", getLocalSocketAddress(), e.toString());
             }
         }
     }

@@ -75,8 +75,8 @@ final class Connector {
             throws IOException {
         try {
             return new SdpConnection(ep, cfg, local, peer.get());
-        } catch (IOException | RuntimeException e) {
-            ep.abort();
+        } catch (Throwable e) {
+            ep.abort(); // even on OutOfMemoryError: the endpoint must not outlive a failed setup
             throw e;
         }
     }

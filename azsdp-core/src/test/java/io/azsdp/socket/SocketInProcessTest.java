@@ -52,13 +52,7 @@ class SocketInProcessTest {
         AzSdpConfig cfg = config(fabric, mode);
         try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.accept();
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            });
+            CompletableFuture<Socket> accepted = acceptAsync(server);
             try (AzSdpSocket client = new AzSdpSocket(cfg)) {
                 client.connect(server.getLocalSocketAddress(), 5000);
                 try (Socket peer = accepted.get(10, TimeUnit.SECONDS)) {
@@ -177,13 +171,7 @@ class SocketInProcessTest {
         AzSdpConfig cfg = config(fabric, "zcopy");
         try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.accept();
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            });
+            CompletableFuture<Socket> accepted = acceptAsync(server);
             try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
                 byte[] msg = new byte[64 << 10];
                 int count = 600;
@@ -218,6 +206,16 @@ class SocketInProcessTest {
         }
     }
 
+    static CompletableFuture<Socket> acceptAsync(AzSdpServerSocket server) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return server.accept();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
     static Socket connect(AzSdpSocket client, AzSdpServerSocket server, CompletableFuture<Socket> accepted)
             throws Exception {
         client.connect(server.getLocalSocketAddress(), 5000);
@@ -231,13 +229,7 @@ class SocketInProcessTest {
         AzSdpConfig cfg = config(fabric, "auto");
         try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.accept();
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            });
+            CompletableFuture<Socket> accepted = acceptAsync(server);
             byte[] data = new byte[3 << 20];
             new Random(7).nextBytes(data);
             try (AzSdpSocket client = new AzSdpSocket(cfg); ) {
@@ -273,13 +265,7 @@ class SocketInProcessTest {
             server.setSoTimeout(200);
             assertThrows(SocketTimeoutException.class, server::accept);
             server.setSoTimeout(0);
-            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.accept();
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            });
+            CompletableFuture<Socket> accepted = acceptAsync(server);
             AzSdpSocket client = new AzSdpSocket(cfg);
             client.connect(server.getLocalSocketAddress());
             Socket peer = accepted.get(10, TimeUnit.SECONDS);

@@ -33,10 +33,25 @@ final class ClientCommand implements Callable<Integer> {
             description = "Round trips per latency figure (default: ${DEFAULT-VALUE}).")
     int iterations;
 
+    @Option(names = "--only", split = ",",
+            description = "Run only these transports, e.g. shm/zcopy,javatcp (default: all).")
+    List<String> only;
+
+    @Option(names = "--sizes", split = ",", defaultValue = "1048576,65536",
+            description = "Message sizes for throughput (default: ${DEFAULT-VALUE}).")
+    List<Integer> sizes;
+
+    @Option(names = "--no-latency", description = "Skip the latency figures.")
+    boolean noLatency;
+
     /** One transport configuration: fabric and mode, or the plain Java TCP baseline. */
     record Transport(String fabric, String mode) {
         boolean javaTcp() {
             return fabric.equals("javatcp");
+        }
+
+        String key() {
+            return javaTcp() ? fabric : fabric + "/" + mode;
         }
     }
 
@@ -48,8 +63,11 @@ final class ClientCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<String> failures = new ArrayList<>();
-        for (int size : new int[] {1 << 20, 64 << 10}) {
+        for (int size : sizes) {
             for (Transport t : BW) {
+                if (only != null && !only.contains(t.key())) {
+                    continue;
+                }
                 try (Link link = Link.of(open(t))) {
                     PerfSession.bandwidth(link, size, Math.max(1, (64L << 20) / size)); // warm-up
                     report(t, size, PerfSession.bandwidth(link, size, Math.max(1, bytes / size)), failures);
@@ -57,6 +75,9 @@ final class ClientCommand implements Callable<Integer> {
             }
         }
         for (Transport t : LAT) {
+            if (noLatency || (only != null && !only.contains(t.key()))) {
+                continue;
+            }
             try (Link link = Link.of(open(t))) {
                 PerfSession.latency(link, 64, Math.max(1000, iterations / 4)); // warm-up
                 report(t, 64, PerfSession.latency(link, 64, iterations), failures);

@@ -98,7 +98,7 @@ public final class SdpConnection implements CompletionHandler {
     private final RxSegment[] rxq;
     private int rxqHead;
     private int rxqCount;
-    /** Adverts in the receive queue, and those not yet fully read (what the peer's maxAdverts bounds). */
+    /** Adverts in the receive queue (for monitoring), and those not yet fully read (what maxAdverts bounds). */
     private int rxAdverts;
     private int rxAdvertsUnread;
     // Staging pool for pulled adverts, allocated on first use.
@@ -119,7 +119,6 @@ public final class SdpConnection implements CompletionHandler {
     private boolean postedReadInFlight;
     private int postedResult;
     private boolean cancelAckPending;
-    private int cancelUpTo;
 
     // Send-side adverts outstanding (FIFO): SrcAvail mseq, length, bytes acknowledged by RdmaRdCompl.
     private final int[] advMseq;
@@ -1125,7 +1124,6 @@ public final class SdpConnection implements CompletionHandler {
         }
         compactEmptyAdverts();
         cancelAckPending = true;
-        cancelUpTo = mseq;
         maybeAckCancel();
         signal(readable);
     }
@@ -1166,7 +1164,7 @@ public final class SdpConnection implements CompletionHandler {
     private void maybeAckCancel() throws IOException {
         if (cancelAckPending && stageReadsInFlight == 0 && !postedReadInFlight) {
             cancelAckPending = false;
-            queueControl(Bsdh.MID_SEND_SM, cancelUpTo);
+            queueControl(Bsdh.MID_SEND_SM, 0);
         }
     }
 

@@ -206,6 +206,56 @@ class SocketInProcessTest {
         }
     }
 
+    /**
+     * An interrupted zero-copy write cancels its advert (SrcAvailCancel, answered by SendSM): the peer receives exactly
+     * the bytes the InterruptedIOException reports, and the stream stays usable.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void interruptedZcopyWriteCancelsItsAdvert(String fabric) throws Exception {
+        assumeFabric(fabric);
+        AzSdpConfig cfg = config(fabric, "zcopy");
+        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            CompletableFuture<Socket> accepted = acceptAsync(server);
+            try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
+                ByteBuffer big = ByteBuffer.allocateDirect(32 << 20);
+                byte[] content = new byte[big.capacity()];
+                new Random(3).nextBytes(content);
+                big.put(content).flip();
+                java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                Thread writer = new Thread(() -> {
+                    try {
+                        client.byteChannel().write(big);
+                    } catch (Throwable t) {
+                        thrown.set(t);
+                    }
+                });
+                writer.start();
+                Thread.sleep(300); // the peer stages what its pool holds, then the write waits
+                writer.interrupt();
+                writer.join(10_000);
+                assertTrue(thrown.get() instanceof java.io.InterruptedIOException, () -> "got " + thrown.get());
+                int sent = ((java.io.InterruptedIOException) thrown.get()).bytesTransferred;
+                assertTrue(sent >= 0 && sent < content.length, "bytesTransferred " + sent);
+                byte[] got = new byte[sent + 3];
+                CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
+                    try {
+                        new DataInputStream(peer.getInputStream()).readFully(got);
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                client.getOutputStream().write(new byte[] {1, 2, 3}); // a full staging pool holds it until read
+                reader.get(30, TimeUnit.SECONDS);
+                assertArrayEquals(java.util.Arrays.copyOf(content, sent), java.util.Arrays.copyOf(got, sent));
+                assertArrayEquals(new byte[] {1, 2, 3}, java.util.Arrays.copyOfRange(got, sent, sent + 3));
+                assertEquals(0, peer.getInputStream().available());
+            }
+        }
+    }
+
     static CompletableFuture<Socket> acceptAsync(AzSdpServerSocket server) {
         return CompletableFuture.supplyAsync(() -> {
             try {

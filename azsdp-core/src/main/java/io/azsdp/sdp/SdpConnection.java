@@ -87,9 +87,14 @@ public final class SdpConnection implements CompletionHandler {
     private int advBufs;
     private int advMseqAck;
 
-    // Control messages waiting for a credit or a send buffer: mids and their one argument, FIFO.
-    private final int[] ctlMid = new int[64];
-    private final int[] ctlArg = new int[64];
+    // Control messages waiting for a credit or a send buffer: mids and their one argument, FIFO. Consecutive
+    // RdmaRdCompl for the same advert (ctlAdvert: its SrcAvail mseq) are merged into one, so the queue holds at most
+    // one per advert being read plus a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however many
+    // READs complete while no credit is free.
+    private final int[] ctlMid;
+    private final int[] ctlArg;
+    private final int[] ctlAdvert;
+    private final boolean[] ctlMergeable;
     private int ctlHead;
     private int ctlCount;
     private boolean creditUpdateQueued;
@@ -176,6 +181,11 @@ public final class SdpConnection implements CompletionHandler {
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
         this.advBufs = rxBufCount;
+        int ctlSize = Math.max(64, localMaxAdverts + 16);
+        this.ctlMid = new int[ctlSize];
+        this.ctlArg = new int[ctlSize];
+        this.ctlAdvert = new int[ctlSize];
+        this.ctlMergeable = new boolean[ctlSize];
 
         // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
         rxq = new RxSegment[rxBufCount + 2 * localMaxAdverts + 2];
@@ -832,7 +842,7 @@ public final class SdpConnection implements CompletionHandler {
                 if (unread > 0) {
                     s.requested = s.len;
                     advertRead(s, unread);
-                    queueControl(Bsdh.MID_RDMA_RD_COMPL, unread);
+                    queueRdmaRdCompl(s, unread);
                 }
             } else {
                 postRecv(s.buffer);
@@ -903,7 +913,7 @@ public final class SdpConnection implements CompletionHandler {
                     advertRead(head, byteLen);
                 }
                 stats.zcopyBytesReceived += byteLen;
-                queueControl(Bsdh.MID_RDMA_RD_COMPL, byteLen);
+                queueRdmaRdCompl(head, byteLen);
                 if (inShutdown) {
                     discardStaged();
                 }
@@ -924,7 +934,7 @@ public final class SdpConnection implements CompletionHandler {
                 postedResult = byteLen;
                 stats.bytesReceived += byteLen;
                 stats.zcopyBytesReceived += byteLen;
-                queueControl(Bsdh.MID_RDMA_RD_COMPL, byteLen);
+                queueRdmaRdCompl(s, byteLen);
                 if (s.consumed == s.len) {
                     popSegment();
                 }
@@ -1283,18 +1293,47 @@ public final class SdpConnection implements CompletionHandler {
             ep.postSend(WR_SEND | slot, txMr, base, len);
         } catch (IOException e) {
             txFree[txFreeCount++] = slot;
+            if (disconnected || !ep.isOpen()) {
+                // the endpoint stopped before its disconnect reached us: report it as TCP would
+                SocketException se = new SocketException("Broken pipe: connection closed by peer");
+                se.initCause(e);
+                throw se;
+            }
             throw e;
         }
         stats.messagesSent++;
     }
 
     private void queueControl(int mid, int arg) throws IOException {
+        queueControl(mid, arg, null);
+    }
+
+    /**
+     * RdmaRdCompl for {@code n} more bytes of advert {@code s} (null: unknown, never merged). Merged into the last
+     * queued message when that one acknowledges the same advert: the sender applies acknowledgements to its oldest
+     * advert in order, so one message for the sum means the same as the two.
+     */
+    private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {
+        if (s != null && ctlCount > 0) {
+            int tail = (ctlHead + ctlCount - 1) % ctlMid.length;
+            if (ctlMid[tail] == Bsdh.MID_RDMA_RD_COMPL && ctlMergeable[tail] && ctlAdvert[tail] == s.mseq) {
+                ctlArg[tail] += n;
+                flushControl();
+                return;
+            }
+        }
+        queueControl(Bsdh.MID_RDMA_RD_COMPL, n, s);
+    }
+
+    private void queueControl(int mid, int arg, RxSegment advert) throws IOException {
         if (ctlCount == ctlMid.length) {
             throw new SocketException("control queue overflow");
         }
         int i = (ctlHead + ctlCount) % ctlMid.length;
         ctlMid[i] = mid;
         ctlArg[i] = arg;
+        ctlMergeable[i] = advert != null;
+        ctlAdvert[i] = advert == null ? 0 : advert.mseq;
         ctlCount++;
         flushControl();
     }

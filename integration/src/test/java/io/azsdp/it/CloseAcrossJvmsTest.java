@@ -33,16 +33,23 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>orderly: the peer writes N bytes (random sizes and paths, mode auto) and closes; we read exactly N bytes with
  *       the right checksum, then end of stream on every read path, repeatedly;
  *   <li>orderly, then the peer process exits at once (as any TCP client may): every byte it wrote is still delivered,
- *       then end of stream. We read all but the last {@value #HOLD_BACK} bytes, wait for the peer to exit, then read
- *       the rest. The peer writes in bcopy here, so those bytes were only posted when its write returned;
+ *       then end of stream. We read all but the last 640 KiB, wait for the peer to exit, then read the rest. The
+ *       peer writes in bcopy here, so those bytes were only posted (not delivered) when its write returned;
  *   <li>abortive ({@code SO_LINGER 0} + close) while our reader is blocked: it gets an IOException whose message
  *       contains "reset", while the peer process is still alive (so it is the abort we see, not a death).
  * </ul>
  * {@code SO_TIMEOUT} is set, so a missing end of stream or reset fails as a SocketTimeoutException, never a hang.
  */
-@Timeout(value = 90, unit = TimeUnit.SECONDS)
+@Timeout(value = 90, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class CloseAcrossJvmsTest extends MultiJvmTestBase {
-    private static final int HOLD_BACK = 256 << 10;
+    /**
+     * Bytes we leave unread until the peer has exited. Every bcopy message of them holds one of our 16 receive buffers,
+     * i.e. one of the peer's credits, and it may only use 14 for data (2 are reserve): so the seed is chosen such that
+     * they fit in 13 messages (at least 11 full ones), leaving room for the DisConn.
+     */
+    private static final int HOLD_BACK = 640 << 10;
+    private static final int MAX_TAIL_MESSAGES = 13;
+    private static final int BCOPY_PAYLOAD = 65536 - 16;
 
     enum Close {
         ORDERLY("close", "auto"),
@@ -74,8 +81,19 @@ class CloseAcrossJvmsTest extends MultiJvmTestBase {
         assumeFabric(fabric);
         String what = fabric + "/" + close;
         long seed = System.nanoTime();
-        Random r = new Random(seed);
-        long n = close == Close.ABORTIVE ? (1 << 20) + r.nextInt(1 << 20) : (4L << 20) + r.nextInt(4 << 20);
+        long n;
+        for (int attempt = 0; ; attempt++) {
+            if (attempt == 10_000) {
+                throw new IllegalStateException("no seed gives a tail of at most " + MAX_TAIL_MESSAGES + " messages");
+            }
+            Random r = new Random(seed);
+            n = close == Close.ABORTIVE ? (1 << 20) + r.nextInt(1 << 20) : (4L << 20) + r.nextInt(4 << 20);
+            // While we hold the tail unread, every message of it holds one of our buffers, i.e. one peer credit.
+            if (close != Close.ORDERLY_THEN_EXIT || tailMessages(seed, n, HOLD_BACK) <= MAX_TAIL_MESSAGES) {
+                break;
+            }
+            seed++;
+        }
         try (AzSdpServerSocket server = new AzSdpServerSocket(config())) {
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             server.setSoTimeout(30_000);
@@ -133,6 +151,24 @@ class CloseAcrossJvmsTest extends MultiJvmTestBase {
             }
             peer.close();
         }
+    }
+
+    /** How many bcopy messages (default 64 KiB buffers) carry the last {@code tail} bytes of {@code n}. */
+    static int tailMessages(long seed, long n, long tail) {
+        Traffic.Segments seg = new Traffic.Segments(seed, Traffic.MAX_MESSAGE);
+        long pos = 0;
+        int count = 0;
+        while (pos < n) {
+            seg.next();
+            long len = Math.min(seg.len, n - pos);
+            for (long m = pos; m < pos + len; m += BCOPY_PAYLOAD) {
+                if (Math.min(m + BCOPY_PAYLOAD, pos + len) > n - tail) {
+                    count++;
+                }
+            }
+            pos += len;
+        }
+        return count;
     }
 
     private static void assertReset(Throwable e) {

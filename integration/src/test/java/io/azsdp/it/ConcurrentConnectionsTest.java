@@ -11,7 +11,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * 64 connections between two JVMs at once, opened in parallel, each moving 4 MiB both ways at the same time (random
  * sizes up to 1 MiB, mixed paths, mode auto), every byte and both checksums checked on every connection.
  */
-@Timeout(value = 180, unit = TimeUnit.SECONDS)
+@Timeout(value = 180, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ConcurrentConnectionsTest extends MultiJvmTestBase {
     private static final int CONNECTIONS = 64;
     private static final long BYTES = 4L << 20;

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * RdmaRdCompl that needs a credit. With TCP semantics this exchange simply completes; here the acknowledgements can
  * only trickle back at the credit round-trip rate, and nothing may be lost or aborted while they wait.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class FlowControlTest extends MultiJvmTestBase {
 
     @ParameterizedTest(name = "{0}: write-then-read against 8 KiB zero-copy reads, default config")

@@ -1,5 +1,10 @@
 package io.azsdp.it;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
 import io.azsdp.config.AzSdpConfig;
 import io.azsdp.fabric.Fabrics;
 import io.azsdp.socket.AzSdpSocket;
@@ -27,10 +32,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 
@@ -249,7 +250,7 @@ abstract class MultiJvmTestBase {
                 List<String> pending = tasks.stream().filter(t -> !t.result.isDone()).map(t -> t.name).toList();
                 String why = what + ": " + pending + " still blocked after " + timeout;
                 dumpEverything(why, peers);
-                org.junit.jupiter.api.Assertions.fail(why + " (engine hang? thread dumps printed above and in "
+                fail(why + " (engine hang? thread dumps printed above and in "
                         + DUMPS.toAbsolutePath() + ")");
             }
             Thread.sleep(5);
@@ -465,7 +466,7 @@ abstract class MultiJvmTestBase {
         long since = System.nanoTime();
         while (true) {
             if (t.result.isDone()) {
-                org.junit.jupiter.api.Assertions.fail(t.name + " ended before the kill: " + t.failure(), t.failure());
+                fail(t.name + " ended while we waited for it to block: " + t.failure(), t.failure());
             }
             long p = progress.get();
             Thread.State st = t.thread.getState();
@@ -483,7 +484,7 @@ abstract class MultiJvmTestBase {
             }
             if (System.nanoTime() > deadline) {
                 dumpEverything(what + ": " + t.name + " never blocked", List.of(peer));
-                org.junit.jupiter.api.Assertions.fail(t.name + " did not block within 30 s (progress " + p + ")");
+                fail(t.name + " did not block within 30 s (progress " + p + ")");
             }
             Thread.sleep(20);
         }

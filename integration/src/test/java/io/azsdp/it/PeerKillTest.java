@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <p>{@code SO_TIMEOUT} is 0 on the victim connection, so only the engine can release the blocked threads.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class PeerKillTest extends MultiJvmTestBase {
     /** Allowed on top of the liveness bound (two busy cores, JIT, GC). */
     private static final long MARGIN_MS = 3000;

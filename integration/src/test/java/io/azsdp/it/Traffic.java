@@ -185,16 +185,20 @@ final class Traffic {
             seg.next();
         }
 
-        /** Reads {@code count} more bytes (or until an exception when {@link #FOREVER}); returns the running totals. */
+        /**
+         * Reads {@code count} more bytes (or until an exception when {@link #FOREVER}); returns the running totals.
+         * {@code progress} is incremented by every read.
+         */
         Result receive(long count, AtomicLong progress) throws IOException {
             long t0 = System.nanoTime();
             long end = count == FOREVER ? FOREVER : done + count;
             try {
                 while (done < end) {
                     int size = fixedDirectRead > 0 ? fixedDirectRead : randomSize(path, maxRead);
+                    long before = done;
                     readOnce((int) Math.min(size, end - done), end);
                     if (progress != null) {
-                        progress.set(done);
+                        progress.addAndGet(done - before);
                     }
                 }
             } finally {

@@ -15,21 +15,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * mixed read paths, CRC32C and every byte checked, transfer counters proving the mode. The test JVM is the client and
  * picks the fabric; the peer serves both.
  */
-@Timeout(value = 240, unit = TimeUnit.SECONDS)
+@Timeout(value = 240, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TwoJvmStreamTest extends MultiJvmTestBase {
     private static final long GIB = 1L << 30;
     private static final long MIB_256 = 256L << 20;
-
-    /** Smallest legal resources: 4 receive buffers of 1 KiB, 1 credit reserved, 1 advert, 4 KiB pools and READs. */
-    private static final String[] TINY = {AzSdpConfig.BCOPY_BUFFERS, "4", AzSdpConfig.BCOPY_BUFFER_SIZE, "1024",
-        AzSdpConfig.CREDITS_RESERVE, "1", AzSdpConfig.ZCOPY_MAX_ADVERTS, "1", AzSdpConfig.ZCOPY_POOL_BYTES, "4096",
-        AzSdpConfig.ZCOPY_READ_CHUNK, "4096", AzSdpConfig.ZCOPY_STAGING_BYTES, "4096"};
-
-    private static String[] concat(String[] a, String... b) {
-        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
 
     static Stream<Arguments> cases() {
         Stream.Builder<Arguments> b = Stream.builder();
@@ -39,7 +28,6 @@ class TwoJvmStreamTest extends MultiJvmTestBase {
             b.add(Arguments.of("auto-mixed-thresholds", fabric, "auto", GIB, 4096, 200_000));
             b.add(Arguments.of("bcopy-only", fabric, "bcopy", MIB_256, 65536, 65536));
             b.add(Arguments.of("zcopy-only", fabric, "zcopy", MIB_256, 65536, 65536));
-            b.add(Arguments.of("tiny-resources", fabric, "auto", 64L << 20, 2048, 8192));
         }
         return b.build();
     }
@@ -49,12 +37,11 @@ class TwoJvmStreamTest extends MultiJvmTestBase {
     void bothDirectionsAtOnce(String name, String fabric, String mode, long bytes, int clientThreshold,
                               int peerThreshold) throws Exception {
         assumeFabric(fabric);
-        String[] extra = name.equals("tiny-resources") ? TINY : new String[0];
-        Peer peer = startServer("stream-" + fabric + "-" + name, peerProps(concat(extra, AzSdpConfig.MODE, mode,
-                AzSdpConfig.ZCOPY_THRESHOLD, Integer.toString(peerThreshold))));
+        Peer peer = startServer("stream-" + fabric + "-" + name, peerProps(AzSdpConfig.MODE, mode,
+                AzSdpConfig.ZCOPY_THRESHOLD, Integer.toString(peerThreshold)));
         int port = peer.port();
-        AzSdpConfig cfg = config(concat(extra, AzSdpConfig.FABRIC, fabric, AzSdpConfig.MODE, mode,
-                AzSdpConfig.ZCOPY_THRESHOLD, Integer.toString(clientThreshold)));
+        AzSdpConfig cfg = config(AzSdpConfig.FABRIC, fabric, AzSdpConfig.MODE, mode, AzSdpConfig.ZCOPY_THRESHOLD,
+                Integer.toString(clientThreshold));
         streamBothWays(fabric + "/" + name, peer, port, cfg, new Side(mode, peerThreshold), 1, bytes,
                 Traffic.MAX_MESSAGE, Duration.ofSeconds(180));
         peer.close();

@@ -35,6 +35,7 @@ public final class AzSdpConfig {
     public static final String LIVENESS_TIMEOUT_MS = "azsdp.liveness.timeoutMs";
     public static final String CLOSE_TIMEOUT_MS = "azsdp.close.timeoutMs";
     public static final String WAIT_SPIN_MICROS = "azsdp.wait.spinMicros";
+    public static final String PROTECTION = "azsdp.protection";
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
     private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
@@ -43,7 +44,8 @@ public final class AzSdpConfig {
     private static final Map<String, Validator> KEYS = Map.ofEntries(
             Map.entry(FABRIC, oneOf("auto", "shm", "tcp", "rdma")),
             Map.entry(SERVER_FABRICS, listOf("shm", "tcp", "rdma")),
-            Map.entry(MODE, oneOf("bcopy", "zcopy", "auto")),
+            Map.entry(MODE, oneOf("bcopy", "zcopy", "auto", "azsdp")),
+            Map.entry(PROTECTION, oneOf("mprotect", "copy")),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
             Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),

@@ -49,6 +49,20 @@ public interface Endpoint extends Closeable {
     void postWrite(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
             throws IOException;
 
+    /**
+     * Address of a 32-bit word that only the peer writes (with {@link #postNotify}), in memory the peer can write and
+     * wake waiters on without any thread of this process running; 0 when the fabric has none. It stays mapped until
+     * the endpoint's disconnect has been delivered and {@link #close}/{@link #abort} was called. Asynchronous zero copy
+     * waits on it to release a writer blocked on a protected page: that must never depend on a thread of its own JVM.
+     */
+    long notifyWordAddress();
+
+    /** Stores {@code value} into the peer's notify word (release) and wakes threads futex-waiting on it. */
+    void postNotify(int value) throws IOException;
+
+    /** The peer's process id when it runs on this host and is known, else 0. */
+    int peerPid();
+
     /** True until the endpoint is closed, aborted or broken. */
     boolean isOpen();
 

@@ -43,6 +43,10 @@ public final class NativeLib {
     public static final int EAGAIN = 11;
     public static final int EFAULT = 14;
     public static final int ETIMEDOUT = 110;
+    public static final int ESRCH = 3;
+    public static final int ENODEV = 19;
+    public static final int EINVAL = 22;
+    public static final int ENOSPC = 28;
 
     private NativeLib() {
     }
@@ -135,6 +139,124 @@ public final class NativeLib {
     public static int close(int fd) {
         check();
         return close0(fd);
+    }
+
+    // ---------------------------------------------------------------- memory protection
+
+    /*
+     * Asynchronous zero-copy send: the buffer is made read-only while the peer READs it, and a
+     * store into it before that is done blocks (in a SIGSEGV handler) until the transfer completes.
+     * See section 8 of azsdp.c for the design.
+     *
+     * JVM rule: a thread blocked on such a store is, to HotSpot, still running Java code, so it
+     * holds up every safepoint (GC, deoptimisation...) and every Java thread that reaches one. Its
+     * release must therefore never depend on a Java thread of this JVM: it must come from the
+     * completion word (written by another process, or by native code) or from the peer's death.
+     * release() is for failure clean-up.
+     */
+
+    /**
+     * Installs the SIGSEGV handler (chained to the JVM's, which keeps handling implicit null checks,
+     * stack overflows and safepoint polls) and allocates the range table. Idempotent: later calls
+     * return 0 and keep the first capacity.
+     *
+     * @param maxRanges capacity of the range table, 1..65536
+     * @return 0 or a negative errno ({@code -EINVAL} for a bad capacity)
+     */
+    public static int protectionInit(int maxRanges) {
+        check();
+        return protectionInit0(maxRanges);
+    }
+
+    /**
+     * Makes {@code [address, address + length)} read-only until the 32-bit completion word at
+     * {@code completionAddress} reaches {@code target} ({@code (int) (word - target) >= 0}), the
+     * range is {@link #release released}, or process {@code peerPid} no longer exists. Several
+     * ranges may share pages: a page becomes writable again only when no incomplete range covers
+     * it. The memory must be ordinary read-write memory that stays allocated until {@link #release}
+     * returned (release makes it read-write again: memory unmapped and reused meanwhile would get
+     * the wrong protection), and so must the completion word. Every range must eventually be
+     * released, which frees its table slot (after its completion, normally).
+     *
+     * <p>Kernel writes into a protected range (read(2) into it...) are not blocked: they fail with
+     * EFAULT.
+     *
+     * @param peerPid the process that completes the word, or 0
+     * @return a range id {@code >= 0}, or a negative errno: {@code -EINVAL} (not page-aligned, empty,
+     *     unaligned or null completion word, negative pid), {@code -EFAULT} (completion word not
+     *     readable), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
+     *     or what mprotect(2) returned ({@code -ENOMEM} for unmapped memory)
+     */
+    public static int protect(long address, long length, long completionAddress, int target, int peerPid) {
+        check();
+        return protect0(address, length, completionAddress, target, peerPid);
+    }
+
+    /**
+     * Marks the range complete (if it is not), makes writable the pages that no other incomplete
+     * range covers, wakes the threads blocked on it and frees its slot. Idempotent: releasing an
+     * already released id returns 0 (ids carry a 15-bit generation, so a stale id is recognised
+     * until its slot has been reused 32768 times).
+     *
+     * @return 0, or {@code -EINVAL} for an id that was never valid
+     */
+    public static int release(int rangeId) {
+        check();
+        return release0(rangeId);
+    }
+
+    /**
+     * True when the range's completion word reached its target, or it was released, or its peer
+     * died.
+     *
+     * @throws IllegalArgumentException for an id that was never valid
+     */
+    public static boolean isComplete(int rangeId) {
+        check();
+        int rc = isComplete0(rangeId);
+        if (rc < 0) {
+            throw new IllegalArgumentException("not a protected range id: " + rangeId);
+        }
+        return rc != 0;
+    }
+
+    /**
+     * Blocks in native code (futex waits in bounded slices, re-checking release and peer liveness)
+     * until the range {@link #isComplete is complete}.
+     *
+     * @param timeoutNanos {@code <= 0} waits forever
+     * @return 0, {@code -ETIMEDOUT}, or {@code -EINVAL} for an id that was never valid
+     */
+    public static int awaitRange(int rangeId, long timeoutNanos) {
+        check();
+        return awaitRange0(rangeId, timeoutNanos);
+    }
+
+    /** Number of write faults handled in protected ranges (since the library was loaded). */
+    public static long protectionFaults() {
+        check();
+        return protectionFaults0();
+    }
+
+    /** Total nanoseconds threads spent blocked in the fault handler. */
+    public static long protectionWaitNanos() {
+        check();
+        return protectionWaitNanos0();
+    }
+
+    /** Number of threads blocked in the fault handler now. */
+    public static int protectionWaiters() {
+        check();
+        return protectionWaiters0();
+    }
+
+    /**
+     * Start time (CLOCK_MONOTONIC nanoseconds, the clock of {@link System#nanoTime()} on Linux) of
+     * the oldest current wait in the fault handler, or 0 if no thread waits.
+     */
+    public static long protectionOldestWaitStart() {
+        check();
+        return protectionOldestWaitStart0();
     }
 
     private static void check() {
@@ -247,4 +369,22 @@ public final class NativeLib {
     private static native int memfdCreate0(String name, long size);
 
     private static native int close0(int fd);
+
+    private static native int protectionInit0(int maxRanges);
+
+    private static native int protect0(long address, long length, long completionAddress, int target, int peerPid);
+
+    private static native int release0(int rangeId);
+
+    private static native int isComplete0(int rangeId);
+
+    private static native int awaitRange0(int rangeId, long timeoutNanos);
+
+    private static native long protectionFaults0();
+
+    private static native long protectionWaitNanos0();
+
+    private static native int protectionWaiters0();
+
+    private static native long protectionOldestWaitStart0();
 }

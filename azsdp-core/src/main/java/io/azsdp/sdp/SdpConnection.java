@@ -6,6 +6,7 @@ import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
+import io.azsdp.memory.ProtectedMemory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketException;
@@ -126,16 +127,19 @@ public final class SdpConnection implements CompletionHandler {
     private boolean cancelAckPending;
 
     // Send-side adverts outstanding (FIFO): SrcAvail mseq, length, bytes acknowledged by RdmaRdCompl.
-    private final int[] advMseq;
-    private final int[] advLen;
-    private final int[] advAcked;
-    private int advHead;
-    private int advCount;
+    private final TxAdverts adverts;
     private int cancelMseq;
     private boolean cancelInFlight;
     // Sender staging for heap arrays sent zero copy.
     private ByteBuffer txStage;
     private MemoryRegion txStageMr;
+    private StagingRing txStageRing;
+    /** AZ-SDP: the application's pages can be protected on this connection (else its mode copies). */
+    private final boolean protection;
+    /** Largest protected advert: keeps the outstanding window far below 2^31 for the 32-bit notify word. */
+    private final int maxProtectedAdvert;
+    /** Receiver: advert bytes read (or dropped by a cancel) so far, mirrored into the peer's notify word. */
+    private int notifyTotal;
 
     // Connection state.
     private boolean outShutdown;
@@ -155,6 +159,13 @@ public final class SdpConnection implements CompletionHandler {
     private IOException defDisconnectCause;
 
     private final SdpStats stats = new SdpStats();
+    /** Every connection not yet disconnected, for diagnostics and metrics. */
+    private static final java.util.Set<SdpConnection> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** The connections of this process that are still open. */
+    public static java.util.Set<SdpConnection> live() {
+        return java.util.Collections.unmodifiableSet(LIVE);
+    }
 
     /**
      * Creates the connection and starts the endpoint.
@@ -192,9 +203,15 @@ public final class SdpConnection implements CompletionHandler {
         for (int i = 0; i < rxq.length; i++) {
             rxq[i] = new RxSegment();
         }
-        advMseq = new int[peerMaxAdverts];
-        advLen = new int[peerMaxAdverts];
-        advAcked = new int[peerMaxAdverts];
+        adverts = new TxAdverts(peerMaxAdverts);
+        // Pages may be protected only when a peer process (not a thread of this JVM, which a safepoint could stop)
+        // releases them through a shared notify word.
+        int peerPid = ep.peerPid();
+        this.protection = "mprotect".equals(cfg.get(AzSdpConfig.PROTECTION)) && ep.notifyWordAddress() != 0
+                && peerPid != 0 && peerPid != ProcessHandle.current().pid()
+                && ProtectedMemory.unavailableReason() == null;
+        int page = protection ? ProtectedMemory.pageSize() : 4096;
+        this.maxProtectedAdvert = Math.min(128 << 20, (1 << 30) / peerMaxAdverts) / page * page;
 
         rxPool = ByteBuffer.allocateDirect(rxBufSize * rxBufCount);
         rxMr = ep.register(rxPool);
@@ -207,6 +224,7 @@ public final class SdpConnection implements CompletionHandler {
             txFree[txFreeCount++] = txCount - 1 - i;
         }
         ep.setHandler(this);
+        LIVE.add(this);
         lock.lock();
         try {
             for (int i = 0; i < rxBufCount; i++) {
@@ -254,10 +272,11 @@ public final class SdpConnection implements CompletionHandler {
         }
         writeLock.lock();
         try {
-            if (useZcopy(len)) {
-                writeZcopyHeap(b, off, len);
-            } else {
+            TransferMode path = pathFor(len);
+            if (path == TransferMode.BCOPY) {
                 writeBcopy(null, b, off, len);
+            } else {
+                writeStaged(null, b, off, len, path == TransferMode.AZSDP);
             }
         } finally {
             writeLock.unlock();
@@ -272,26 +291,20 @@ public final class SdpConnection implements CompletionHandler {
         }
         writeLock.lock();
         try {
-            writeDirectOrHeap(src, len);
+            TransferMode path = pathFor(len);
+            if (path == TransferMode.BCOPY) {
+                writeBcopy(src, null, 0, len);
+            } else if (!src.isDirect()) {
+                writeStaged(src, null, 0, len, path == TransferMode.AZSDP);
+            } else if (path == TransferMode.ZCOPY) {
+                writeZcopyDirect(src);
+            } else if (protection) {
+                writeProtected(src);
+            } else {
+                writeStaged(src, null, 0, len, true);
+            }
         } finally {
             writeLock.unlock();
-        }
-    }
-
-    private void writeDirectOrHeap(ByteBuffer src, int len) throws IOException {
-        if (useZcopy(len)) {
-            if (src.isDirect()) {
-                writeZcopyDirect(src);
-            } else if (src.hasArray()) {
-                writeZcopyHeap(src.array(), src.arrayOffset() + src.position(), len);
-                src.position(src.limit());
-            } else {
-                byte[] copy = new byte[len];
-                src.get(copy);
-                writeZcopyHeap(copy, 0, len);
-            }
-        } else {
-            writeBcopy(src, null, 0, len);
         }
     }
 
@@ -306,7 +319,14 @@ public final class SdpConnection implements CompletionHandler {
 
     /** Reads into {@code dst} (advancing its position); a direct buffer may be filled by one-sided READ. */
     public int read(ByteBuffer dst, int timeoutMs) throws IOException {
-        return dst.remaining() == 0 ? 0 : read(dst, null, 0, dst.remaining(), timeoutMs);
+        if (dst.remaining() == 0) {
+            return 0;
+        }
+        if (dst.isDirect()) {
+            // A READ into it is a write by the kernel, which fails on a page still protected by an earlier send.
+            ProtectedMemory.awaitReusable(dst);
+        }
+        return read(dst, null, 0, dst.remaining(), timeoutMs);
     }
 
     /** Bytes readable without blocking (received Data and staged zero-copy data). */
@@ -379,11 +399,12 @@ public final class SdpConnection implements CompletionHandler {
                 queueControl(Bsdh.MID_DISCONN, 0);
             }
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs);
-            while (ctlCount > 0 && !disconnected && error == null) {
+            // Asynchronous adverts must be read before the endpoint goes: the peer READs them from our memory.
+            while ((ctlCount > 0 || adverts.count() > 0) && !disconnected && error == null) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    LOG.warn("AZ-SDP close: DisConn not sent within {} ms (no credits); closing anyway",
-                            closeTimeoutMs);
+                    LOG.warn("AZ-SDP close: {} adverts unread, DisConn {}sent after {} ms; closing anyway",
+                            adverts.count(), ctlCount > 0 ? "not " : "", closeTimeoutMs);
                     break;
                 }
                 awaitUninterruptibly(writable, left);
@@ -423,9 +444,14 @@ public final class SdpConnection implements CompletionHandler {
 
     // ------------------------------------------------------------------------------------------------ write paths
 
-    private boolean useZcopy(int len) {
+    /** How a write of {@code len} bytes travels: BCOPY, ZCOPY (synchronous) or AZSDP (asynchronous). */
+    private TransferMode pathFor(int len) {
         TransferMode m = mode;
-        return m == TransferMode.ZCOPY || (m == TransferMode.AUTO && len >= zcopyThreshold);
+        return switch (m) {
+            case BCOPY, ZCOPY -> m;
+            case AUTO -> len >= zcopyThreshold ? TransferMode.ZCOPY : TransferMode.BCOPY;
+            case AZSDP -> len >= zcopyThreshold ? TransferMode.AZSDP : TransferMode.BCOPY;
+        };
     }
 
     /** Buffered copy: chunks of the peer's receive size, each waiting for a credit above the reserve. */
@@ -456,91 +482,173 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
+    /** Synchronous zero copy of a direct buffer: advertise it as it is, return once the peer has read it all. */
     private void writeZcopyDirect(ByteBuffer src) throws IOException {
         MemoryRegion mr = ep.register(src);
         try {
             int len = src.remaining();
-            advertiseAndWait(mr, len, 0);
+            lock.lock();
+            try {
+                advertise(mr, mr.address(), len, TxAdverts.SYNC, -1);
+                awaitAdvertsDone(len, 0);
+            } finally {
+                unlock();
+            }
             src.position(src.limit());
         } finally {
             ep.deregister(mr);
         }
     }
 
-    /** Heap arrays move in the GC, so they go through a registered staging buffer, one advert per chunk. */
-    private void writeZcopyHeap(byte[] b, int off, int len) throws IOException {
-        MemoryRegion mr;
+    /**
+     * AZ-SDP: protect the whole pages inside the buffer, advertise them and return at once; the partial head and tail
+     * pages, which the buffer does not own entirely, go by copy. A store into a protected page waits in the fault
+     * handler until the peer has read it.
+     */
+    private void writeProtected(ByteBuffer src) throws IOException {
+        int page = ProtectedMemory.pageSize();
+        long addr = ProtectedMemory.address(src) + src.position();
+        long end = addr + src.remaining();
+        long pa = (addr + page - 1) / page * page;
+        long pe = end / page * page;
+        if (pe - pa < page) {
+            writeStaged(src, null, 0, src.remaining(), true);
+            return;
+        }
+        if (pa > addr) {
+            writeBcopy(src, null, 0, (int) (pa - addr));
+        }
+        while (src.position() < src.limit() - (int) (end - pe)) {
+            int n = (int) Math.min(pe - (ProtectedMemory.address(src) + src.position()), maxProtectedAdvert);
+            ByteBuffer body = src.duplicate();
+            body.limit(body.position() + n);
+            MemoryRegion mr = ep.register(body);
+            lock.lock();
+            try {
+                advertise(mr, mr.address(), n, TxAdverts.PROTECTED, -1);
+            } catch (IOException | RuntimeException e) {
+                ep.deregister(mr);
+                throw e;
+            } finally {
+                unlock();
+            }
+            src.position(src.position() + n);
+        }
+        if (end > pe) {
+            writeBcopy(src, null, 0, (int) (end - pe));
+        }
+    }
+
+    /**
+     * Heap arrays (which the GC moves) and the copy fallback: copy into the registered send staging ring and advertise
+     * each chunk. Asynchronous: return once everything is advertised (the ring range is freed when the peer has read
+     * it). Synchronous: wait for the peer to read each chunk.
+     */
+    private void writeStaged(ByteBuffer src, byte[] arr, int off, int len, boolean async) throws IOException {
+        int chunkMax = async ? Math.max(4096, stagingBytes / 4) : stagingBytes;
+        int done = 0;
         lock.lock();
         try {
             checkWritable();
             if (txStage == null) {
                 txStage = ByteBuffer.allocateDirect(stagingBytes);
                 txStageMr = ep.register(txStage);
+                txStageRing = new StagingRing(stagingBytes);
             }
-            mr = txStageMr;
-        } finally {
-            unlock();
-        }
-        int done = 0;
-        while (done < len) {
-            int n = Math.min(len - done, stagingBytes);
-            txStage.put(0, b, off + done, n);
-            advertiseAndWait(mr, n, done);
-            done += n;
-        }
-    }
-
-    /** Sends one SrcAvail for the first {@code len} bytes of {@code mr} and waits for RdmaRdCompl to cover them. */
-    private void advertiseAndWait(MemoryRegion mr, int len, int alreadyDone) throws IOException {
-        lock.lock();
-        try {
-            while (!canSendData() || advCount >= peerMaxAdverts) {
-                awaitWritable(alreadyDone);
-            }
-            int slot = txFree[--txFreeCount];
-            int base = slot * peerRxBufSize;
-            txPool.putInt(base + Bsdh.SIZE, len);
-            txPool.putInt(base + Bsdh.SIZE + 4, mr.rkey());
-            txPool.putLong(base + Bsdh.SIZE + 8, mr.address());
-            postMessage(slot, Bsdh.MID_SRC_AVAIL, Bsdh.SRC_AVAIL_SIZE);
-            int idx = (advHead + advCount) % advMseq.length;
-            advMseq[idx] = txMseq;
-            advLen[idx] = len;
-            advAcked[idx] = 0;
-            advCount++;
-            stats.srcAvailsSent++;
-            // Synchronous zero copy: the buffer is the application's until the peer has read all of it.
-            while (advCount > 0) {
-                checkWritable();
-                if (drainDeferred() || spinForEvent()) {
-                    continue;
+            while (done < len) {
+                int n = Math.min(len - done, chunkMax);
+                int at;
+                while (!canSendData() || adverts.full() || (at = txStageRing.alloc(n)) < 0) {
+                    awaitWritable(done);
                 }
-                try {
-                    writable.await();
-                } catch (InterruptedException e) {
-                    int acked = cancelAdvert(len);
-                    InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
-                    ie.bytesTransferred = alreadyDone + acked;
-                    Thread.currentThread().interrupt();
-                    throw ie;
+                if (arr != null) {
+                    txStage.put(at, arr, off + done, n);
+                } else {
+                    txStage.put(at, src, src.position(), n);
+                    src.position(src.position() + n);
                 }
+                advertise(txStageMr, txStageMr.address() + at, n, async ? TxAdverts.STAGED : TxAdverts.SYNC, at);
+                if (!async) {
+                    awaitAdvertsDone(n, done);
+                }
+                done += n;
             }
-            stats.zcopyBytesSent += len;
         } finally {
             unlock();
         }
     }
 
     /**
-     * SrcAvailCancel for our (single) outstanding advert: the peer finishes the READs it has in flight, acknowledges
-     * them with RdmaRdCompl, then answers SendSM; bytes it did not read are not part of the stream. Returns how many
-     * bytes of the advert the peer has read.
+     * Sends one SrcAvail for {@code len} bytes at {@code vaddr} in {@code mr}, protecting them first when the advert is
+     * PROTECTED. Waits for a credit and an advert slot. Must hold the lock.
+     */
+    private void advertise(MemoryRegion mr, long vaddr, int len, int kind, int stageOff) throws IOException {
+        while (!canSendData() || adverts.full()) {
+            awaitWritable(0);
+        }
+        int range = -1;
+        if (kind == TxAdverts.PROTECTED) {
+            // Before the SrcAvail leaves: from now on a store into these pages waits for the peer's READ.
+            range = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
+                    ep.peerPid());
+            stats.protectedSends++;
+        }
+        int slot = txFree[--txFreeCount];
+        int base = slot * peerRxBufSize;
+        txPool.putInt(base + Bsdh.SIZE, len);
+        txPool.putInt(base + Bsdh.SIZE + 4, mr.rkey());
+        txPool.putLong(base + Bsdh.SIZE + 8, vaddr);
+        try {
+            postMessage(slot, Bsdh.MID_SRC_AVAIL, Bsdh.SRC_AVAIL_SIZE);
+        } catch (IOException e) {
+            if (range >= 0) {
+                ProtectedMemory.release(range);
+            }
+            if (stageOff >= 0) {
+                txStageRing.free(stageOff, len);
+            }
+            throw e;
+        }
+        adverts.push(txMseq, len, kind, kind == TxAdverts.PROTECTED ? mr : null, range, stageOff);
+        stats.srcAvailsSent++;
+    }
+
+    /**
+     * Synchronous zero copy: the buffer is the application's again only when the peer has read all of it (and every
+     * advert before it). An interrupt cancels the advert; the exception reports how much the peer had read.
+     */
+    private void awaitAdvertsDone(int len, int alreadyDone) throws IOException {
+        while (adverts.count() > 0) {
+            checkWritable();
+            if (drainDeferred() || spinForEvent()) {
+                continue;
+            }
+            try {
+                writable.await();
+            } catch (InterruptedException e) {
+                int acked = cancelAdvert(len);
+                InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
+                ie.bytesTransferred = alreadyDone + acked;
+                Thread.currentThread().interrupt();
+                throw ie;
+            }
+        }
+    }
+
+    /**
+     * SrcAvailCancel for our (last) outstanding advert: the peer finishes the READs it has in flight, acknowledges
+     * them with RdmaRdCompl, then answers SendSM; bytes it did not read are not part of the stream. A cancel withdraws
+     * every advert outstanding, so earlier (asynchronous) ones must complete first. Returns how many bytes of our
+     * advert the peer has read.
      */
     private int cancelAdvert(int len) throws IOException {
-        if (advCount > 0 && !disconnected && error == null) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(closeTimeoutMs, 1000));
+        while (adverts.count() > 1 && error == null && deadline - System.nanoTime() > 0) {
+            awaitUninterruptibly(writable, deadline - System.nanoTime());
+        }
+        if (adverts.count() > 0 && !disconnected && error == null) {
             cancelInFlight = true;
             queueControl(Bsdh.MID_SRC_AVAIL_CANCEL, 0);
-            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(closeTimeoutMs, 1000));
             while (cancelInFlight && error == null) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
@@ -551,9 +659,29 @@ public final class SdpConnection implements CompletionHandler {
                 awaitUninterruptibly(writable, left);
             }
         }
-        int acked = advCount == 0 ? len : advAcked[advHead];
-        advCount = 0;
+        if (adverts.count() == 0) {
+            return len;
+        }
+        int acked = adverts.acked(adverts.head());
+        while (adverts.count() > 0) {
+            completeAdvert();
+        }
         return acked;
+    }
+
+    /** The oldest advert is done (read, cancelled or abandoned): give back what it held. */
+    private void completeAdvert() {
+        int i = adverts.head();
+        int kind = adverts.kind(i);
+        if (kind == TxAdverts.PROTECTED) {
+            ProtectedMemory.release(adverts.rangeId(i));
+            ep.deregister(adverts.region(i));
+        }
+        if (adverts.stageOff(i) >= 0) {
+            txStageRing.free(adverts.stageOff(i), adverts.len(i));
+        }
+        stats.zcopyBytesSent += adverts.acked(i);
+        adverts.pop();
     }
 
     private boolean canSendData() throws IOException {
@@ -1090,15 +1218,8 @@ public final class SdpConnection implements CompletionHandler {
         if (len != Bsdh.RDMA_RD_COMPL_SIZE) {
             throw new SdpProtocolException("RdmaRdCompl of " + len + " bytes");
         }
-        int n = rxPool.getInt(base + Bsdh.SIZE);
-        if (advCount == 0 || n <= 0 || n > advLen[advHead] - advAcked[advHead]) {
-            throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + advCount
-                    + " SrcAvail outstanding");
-        }
-        advAcked[advHead] += n;
-        if (advAcked[advHead] == advLen[advHead]) {
-            advHead = (advHead + 1) % advMseq.length;
-            advCount--;
+        if (adverts.ack(rxPool.getInt(base + Bsdh.SIZE))) {
+            completeAdvert();
         }
     }
 
@@ -1122,6 +1243,7 @@ public final class SdpConnection implements CompletionHandler {
             RxSegment s = rxq[(rxqHead + i) % rxq.length];
             if (s.advert && s.mseq - mseq < 0 && s.len > s.requested) {
                 boolean wasUnread = s.readDone < s.len;
+                notifyRead(s.len - s.requested);
                 s.len = s.requested;
                 if (wasUnread && s.readDone == s.len) {
                     rxAdvertsUnread--;
@@ -1200,6 +1322,11 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         disconnected = true;
+        LIVE.remove(this);
+        // Protected pages go back at once: a writer blocked on one is released (the next call reports the error).
+        while (adverts.count() > 0) {
+            completeAdvert();
+        }
         if (cause != null) {
             setError(new SocketException("Connection reset: " + cause.getMessage()));
         } else if (!inEof && !closed) {
@@ -1293,8 +1420,8 @@ public final class SdpConnection implements CompletionHandler {
             ep.postSend(WR_SEND | slot, txMr, base, len);
         } catch (IOException e) {
             txFree[txFreeCount++] = slot;
-            if (disconnected || !ep.isOpen()) {
-                // the endpoint stopped before its disconnect reached us: report it as TCP would
+            if (disconnected || inEof || !ep.isOpen()) {
+                // the peer has gone (its DisConn came, or the endpoint stopped before its disconnect reached us)
                 SocketException se = new SocketException("Broken pipe: connection closed by peer");
                 se.initCause(e);
                 throw se;
@@ -1314,6 +1441,7 @@ public final class SdpConnection implements CompletionHandler {
      * advert in order, so one message for the sum means the same as the two.
      */
     private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {
+        notifyRead(n);
         if (s != null && ctlCount > 0) {
             int tail = (ctlHead + ctlCount - 1) % ctlMid.length;
             if (ctlMid[tail] == Bsdh.MID_RDMA_RD_COMPL && ctlMergeable[tail] && ctlAdvert[tail] == s.mseq) {
@@ -1323,6 +1451,21 @@ public final class SdpConnection implements CompletionHandler {
             }
         }
         queueControl(Bsdh.MID_RDMA_RD_COMPL, n, s);
+    }
+
+    /**
+     * Mirrors the advert bytes read so far into the peer's notify word, at once and without credits: a writer of the
+     * peer blocked on a protected page waits on that word, not on the RdmaRdCompl its Java threads would process.
+     */
+    private void notifyRead(int n) {
+        notifyTotal += n;
+        if (ep.notifyWordAddress() != 0 && !disconnected) {
+            try {
+                ep.postNotify(notifyTotal);
+            } catch (IOException e) {
+                // closing: the peer's protected pages are released by its own disconnect
+            }
+        }
     }
 
     private void queueControl(int mid, int arg, RxSegment advert) throws IOException {
@@ -1477,8 +1620,38 @@ public final class SdpConnection implements CompletionHandler {
     @Override
     public String toString() {
         return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
-                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + advCount + "/" + rxAdverts
+                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + adverts.count() + "/" + rxAdverts
                 + (error != null ? ", error=" + error.getMessage() : "") + "]";
+    }
+
+    /** Full protocol state, for stall diagnostics (takes the lock briefly). */
+    public String describe() {
+        lock.lock();
+        try {
+            StringBuilder b = new StringBuilder(toString());
+            b.append(" txMseq=").append(txMseq).append(" rxMseq=").append(rxMseq).append(" peerBufs=").append(peerBufs)
+                    .append(" peerMseqAck=").append(peerMseqAck).append(" advBufs=").append(advBufs)
+                    .append(" advMseqAck=").append(advMseqAck).append(" ctlCount=").append(ctlCount)
+                    .append(" txFree=").append(txFreeCount).append(" rxq=").append(rxqCount)
+                    .append(" unread=").append(rxAdvertsUnread).append(" chunks=").append(chunkCount)
+                    .append(" stageReads=").append(stageReadsInFlight).append(" posted=").append(postedMr != null)
+                    .append(" postedInFlight=").append(postedReadInFlight).append(" postedResult=").append(postedResult)
+                    .append(" inEof=").append(inEof).append(" outShutdown=").append(outShutdown)
+                    .append(" disconnected=").append(disconnected);
+            for (int i = 0; i < rxqCount; i++) {
+                RxSegment s = rxq[(rxqHead + i) % rxq.length];
+                b.append(i == 0 ? " queue:" : ",");
+                if (s.advert) {
+                    b.append(" A(len=").append(s.len).append(" req=").append(s.requested).append(" done=")
+                            .append(s.readDone).append(" used=").append(s.consumed).append(')');
+                } else {
+                    b.append(" D(").append(s.remaining).append(')');
+                }
+            }
+            return b.toString();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** One entry of the receive stream: a held Data message or a SrcAvail advert. Pooled, never allocated later. */

@@ -9,6 +9,7 @@ public final class SdpStats {
     long bytesReceived;
     long messagesSent;
     long srcAvailsSent;
+    long protectedSends;
 
     /** Payload bytes sent by buffered copy (Data messages). */
     public long bcopyBytesSent() {
@@ -42,10 +43,15 @@ public final class SdpStats {
         return srcAvailsSent;
     }
 
+    /** AZ-SDP adverts whose pages were protected instead of copied. */
+    public long protectedSends() {
+        return protectedSends;
+    }
+
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
                 + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", delivered=" + bytesReceived
-                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + "]";
+                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends + "]";
     }
 }

@@ -9,7 +9,12 @@ public enum TransferMode {
     /** Synchronous zero copy: advertise the buffer (SrcAvail), return when the peer has read it (RdmaRdCompl). */
     ZCOPY,
     /** BCopy below the zero-copy threshold, ZCopy at or above it. */
-    AUTO;
+    AUTO,
+    /**
+     * Asynchronous zero copy (the paper's AZ-SDP) at or above the threshold, BCopy below: the buffer's pages are
+     * protected and advertised and the write returns at once; heap arrays are copied and sent asynchronously.
+     */
+    AZSDP;
 
     public static TransferMode parse(String s) {
         return valueOf(s.toUpperCase(Locale.ROOT));

@@ -56,12 +56,14 @@ final class ClientCommand implements Callable<Integer> {
     }
 
     static final List<Transport> BW = List.of(new Transport("shm", "bcopy"), new Transport("shm", "zcopy"),
-            new Transport("tcp", "auto"), new Transport("javatcp", "-"));
+            new Transport("shm", "azsdp"), new Transport("tcp", "auto"), new Transport("tcp", "azsdp"),
+            new Transport("javatcp", "-"));
     static final List<Transport> LAT = List.of(new Transport("shm", "bcopy"), new Transport("tcp", "bcopy"),
             new Transport("javatcp", "-"));
 
     @Override
     public Integer call() throws Exception {
+        StallWatchdog.start();
         List<String> failures = new ArrayList<>();
         for (int size : sizes) {
             for (Transport t : BW) {

@@ -101,7 +101,8 @@ final class DemoCommand implements Callable<Integer> {
         Double javaTcp = byKey.get("bw/javatcp/-/1048576");
         if (javaTcp != null) {
             System.out.println();
-            for (String k : new String[] {"bw/shm/zcopy/1048576", "bw/shm/bcopy/1048576", "bw/tcp/auto/1048576"}) {
+            for (String k : new String[] {"bw/shm/azsdp/1048576", "bw/shm/zcopy/1048576", "bw/shm/bcopy/1048576",
+                "bw/tcp/azsdp/1048576", "bw/tcp/auto/1048576"}) {
                 Double v = byKey.get(k);
                 if (v != null) {
                     System.out.printf(Locale.ROOT, "%-22s %.2fx plain Java TCP at 1 MiB messages%n", k, v / javaTcp);

@@ -55,7 +55,7 @@ abstract class Link implements AutoCloseable {
 
         @Override
         ByteBuffer allocate(int size) {
-            return ByteBuffer.allocateDirect(size);
+            return io.azsdp.AzSdp.allocate(size); // page-aligned: AZ-SDP protects whole pages, nothing to copy
         }
 
         @Override

@@ -34,6 +34,7 @@ final class ServerCommand implements Callable<Integer> {
         Thread t = new Thread(() -> acceptLoop(tcp), "javatcp-accept");
         t.setDaemon(true);
         t.start();
+        StallWatchdog.start();
         System.out.println("READY azsdp=" + sdp.getLocalPort() + " javatcp=" + tcp.getLocalPort());
         System.out.flush();
         acceptLoop(sdp);

@@ -99,7 +99,7 @@ class PeerKillTest extends MultiJvmTestBase {
             String readerAt = awaitBlocked(what, rx, rxBytes, peer);
             log("%s: before the kill the writer waits in %s after %s, the reader in %s", what, writerAt,
                     Traffic.mib(txBytes.get()), readerAt);
-            assertEquals(victim == Victim.RECEIVING_ZCOPY ? "SdpConnection.advertiseAndWait"
+            assertEquals(victim == Victim.RECEIVING_ZCOPY ? "SdpConnection.awaitAdvertsDone"
                     : "SdpConnection.awaitWritable", writerAt, "where the blocked writer waits");
             assertEquals("SdpConnection.awaitReadable", readerAt, "where the blocked reader waits");
             if (victim == Victim.RECEIVING_ZCOPY) {

@@ -54,6 +54,7 @@ public final class PeerMain {
             switch (args[0]) {
                 case "serve" -> serve();
                 case "connect" -> connect(opt);
+                case "pattern-sink" -> PatternSink.run(opt);
                 default -> throw new IllegalArgumentException("unknown subcommand " + args[0]);
             }
         } catch (Throwable t) {

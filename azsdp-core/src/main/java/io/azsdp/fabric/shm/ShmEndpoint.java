@@ -270,6 +270,28 @@ final class ShmEndpoint implements Endpoint {
     // ------------------------------------------------------------------ lifecycle
 
     @Override
+    public long notifyWordAddress() {
+        return seg.notifyAddress(side);
+    }
+
+    /** Never blocks: a store into the shared segment and a futex wake (under sendLock, which keeps it mapped). */
+    @Override
+    public void postNotify(int value) throws IOException {
+        synchronized (sendLock) {
+            if (phase != OPEN) {
+                throw closedException();
+            }
+            seg.setNotify(peerSide, value);
+            NativeLib.futexWake(seg.notifyAddress(peerSide), Integer.MAX_VALUE);
+        }
+    }
+
+    @Override
+    public int peerPid() {
+        return peerPid;
+    }
+
+    @Override
     public boolean isOpen() {
         return phase == OPEN;
     }

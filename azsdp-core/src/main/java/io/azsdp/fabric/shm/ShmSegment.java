@@ -34,6 +34,7 @@ import java.nio.file.StandardOpenOption;
  *   48 i32 maxRegions[0]        52 i32 maxRegions[1]
  *   64 i32 state[0]                                         (own line: OPEN, CLOSED or ABORTED)
  *  128 i32 state[1]                                         (own line)
+ *  192 i32 notify[0]            196 i32 notify[1]           (notify[s] is written by the other side only)
  * ring control r = 0, 1 (192 bytes each)
  *   +0   i64 tail                                           (producer's line)
  *   +64  i64 head                                           (consumer's line)
@@ -83,6 +84,7 @@ final class ShmSegment {
     private static final int H_MAX_RECVS = 40;
     private static final int H_MAX_REGIONS = 48;
     private static final int H_STATE = LINE;
+    private static final int H_NOTIFY = 3 * LINE;
 
     /** Atomic views on the mapped buffer; indexes are byte offsets and must be aligned. */
     static final VarHandle INT = MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
@@ -242,6 +244,20 @@ final class ShmSegment {
     /** Volatile: every ring publication before it is visible to whoever sees the new state. */
     void setState(int side, int state) {
         INT.setVolatile(buf, stateOffset(side), state);
+    }
+
+    static int notifyOffset(int side) {
+        return H_NOTIFY + 4 * side;
+    }
+
+    /** Native address of side {@code s}'s notify word, for futex waits. */
+    long notifyAddress(int side) {
+        return NativeLib.address(buf) + notifyOffset(side);
+    }
+
+    /** Release store, so the bytes our READ copied are visible before the writer is let go. */
+    void setNotify(int side, int value) {
+        INT.setRelease(buf, notifyOffset(side), value);
     }
 
     int pid(int side) {

@@ -272,6 +272,22 @@ final class TcpEndpoint implements Endpoint {
         wakeWriter();
     }
 
+    /** None over TCP: asynchronous zero copy falls back to copying on this fabric. */
+    @Override
+    public long notifyWordAddress() {
+        return 0;
+    }
+
+    @Override
+    public void postNotify(int value) throws IOException {
+        throw new FabricException(WcStatus.REM_OP_ERR, "the tcp fabric has no notify word");
+    }
+
+    @Override
+    public int peerPid() {
+        return 0;
+    }
+
     @Override
     public boolean isOpen() {
         State s = state;

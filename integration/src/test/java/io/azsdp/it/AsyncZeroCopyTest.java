@@ -1,0 +1,211 @@
+package io.azsdp.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.azsdp.AzSdp;
+import io.azsdp.config.AzSdpConfig;
+import io.azsdp.fabric.Fabrics;
+import io.azsdp.nativeio.NativeLib;
+import io.azsdp.socket.AzSdpSocket;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * AZ-SDP (mode {@code azsdp}) keeps synchronous socket semantics: a write returns at once, the buffer is overwritten
+ * at once, and the peer JVM must still receive exactly what the buffer held when write() was called. On shm the
+ * buffer's pages are protected (the overwrite waits in the fault handler); on tcp the mode copies.
+ */
+@Timeout(value = 240, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class AsyncZeroCopyTest {
+    private static final int MAX = 4 << 20;
+
+    @AfterEach
+    void cleanup() {
+        Peer.destroyAll();
+    }
+
+    static AzSdpConfig config(String fabric) {
+        return AzSdpConfig.global().with(AzSdpConfig.FABRIC, fabric).with(AzSdpConfig.MODE, "azsdp")
+                .with(AzSdpConfig.LIVENESS_TIMEOUT_MS, 2000);
+    }
+
+    static void assumeShm() {
+        Assumptions.assumeTrue(Fabrics.unavailableReason("shm") == null, "shm fabric unavailable");
+    }
+
+    /** Log-uniform sizes from 1 B to 4 MiB: most messages small, many large. */
+    static int size(Random r) {
+        return (int) Math.min(MAX, Math.max(1, Math.round(Math.exp(r.nextDouble() * Math.log(MAX)))));
+    }
+
+    @ParameterizedTest(name = "{0}, {1} messages, gc={2}")
+    @CsvSource({"shm, 10000, false", "shm, 3000, true", "tcp, 2000, false"})
+    void overwriteRightAfterWrite(String fabric, int messages, boolean gcStorm) throws Exception {
+        if (fabric.equals("shm")) {
+            assumeShm();
+        }
+        Peer sink = Peer.start("sink-" + fabric, Map.of(), "pattern-sink");
+        int port = sink.awaitReady();
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread gc = new Thread(() -> {
+            while (!stop.get()) {
+                byte[][] junk = new byte[64][];
+                for (int i = 0; i < junk.length; i++) {
+                    junk[i] = new byte[64 << 10];
+                }
+                System.gc();
+            }
+        }, "gc-storm");
+        long faultsBefore = NativeLib.isAvailable() ? NativeLib.protectionFaults() : 0;
+        try (AzSdpSocket s = new AzSdpSocket(config(fabric))) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            if (gcStorm) {
+                gc.start();
+            }
+            DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
+            OutputStream out = s.getOutputStream();
+            ByteBuffer aligned = AzSdp.allocate(MAX);
+            ByteBuffer unalignedBase = ByteBuffer.allocateDirect(MAX + 8192);
+            byte[] heap = new byte[MAX];
+            byte[] content = new byte[MAX];
+            byte[] scribble = new byte[MAX];
+            Arrays.fill(scribble, (byte) 0x5A);
+            Random r = new Random(42);
+            for (int i = 0; i < messages; i++) {
+                int len = size(r);
+                PatternSink.fill(content, i, len);
+                hdr.writeInt(i);
+                hdr.writeInt(len);
+                switch (r.nextInt(3)) {
+                    case 0 -> {
+                        ByteBuffer b = aligned.duplicate().clear().limit(len);
+                        b.put(0, content, 0, len);
+                        s.byteChannel().write(b);
+                        b.put(0, scribble, 0, len); // waits on the fault while the peer still reads it
+                    }
+                    case 1 -> {
+                        int off = 1 + r.nextInt(4095);
+                        ByteBuffer b = unalignedBase.duplicate().position(off).limit(off + len).slice();
+                        b.put(0, content, 0, len);
+                        s.byteChannel().write(b);
+                        b.put(0, scribble, 0, len);
+                    }
+                    default -> {
+                        System.arraycopy(content, 0, heap, 0, len);
+                        out.write(heap, 0, len);
+                        System.arraycopy(scribble, 0, heap, 0, len);
+                    }
+                }
+            }
+            hdr.writeInt(-1);
+            hdr.writeInt(0);
+            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
+                    "verdict", Duration.ofSeconds(120));
+            assertTrue(verdict.startsWith("VERIFIED messages=" + messages + " "), verdict);
+            if (fabric.equals("shm")) {
+                assertTrue(s.connection().stats().protectedSends() > 0, "no write was protected");
+                assertTrue(NativeLib.protectionFaults() > faultsBefore, "no overwrite ever waited on a fault");
+            } else {
+                assertEquals(0, s.connection().stats().protectedSends(), "tcp must copy, not protect");
+            }
+            System.out.println(fabric + ": " + s.connection().stats() + ", faults "
+                    + (NativeLib.protectionFaults() - faultsBefore));
+        } finally {
+            stop.set(true);
+            gc.join(10_000);
+        }
+    }
+
+    /** The peer dies while our pages are protected: a store blocked on them is released, the next call throws. */
+    @Test
+    void peerKilledWhilePagesAreProtected() throws Exception {
+        assumeShm();
+        Peer sink = Peer.start("stalled-sink", Map.of(), "pattern-sink", "stall=true");
+        int port = sink.awaitReady();
+        try (AzSdpSocket s = new AzSdpSocket(config("shm"))) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            sink.awaitLine("STALLING", Duration.ofSeconds(10));
+            ByteBuffer big = AzSdp.allocate(64 << 20);
+            s.byteChannel().write(big.duplicate()); // returns at once; the peer stages 4 MiB and stops
+            assertTrue(s.connection().stats().protectedSends() > 0);
+            AtomicReference<Long> storedAt = new AtomicReference<>();
+            Thread writer = new Thread(() -> {
+                big.put((64 << 20) - 1, (byte) 1); // last page: certainly not read yet
+                storedAt.set(System.nanoTime());
+            }, "blocked-writer");
+            writer.start();
+            Thread.sleep(300);
+            assertEquals(null, storedAt.get(), "the store did not wait for the transfer");
+            long killedAt = System.nanoTime();
+            sink.kill();
+            writer.join(10_000);
+            assertTrue(storedAt.get() != null, "the blocked store was not released after the peer died");
+            System.out.println("store released " + (storedAt.get() - killedAt) / 1_000_000 + " ms after the kill");
+            assertThrows(IOException.class, () -> {
+                for (int i = 0; i < 100; i++) {
+                    s.getOutputStream().write(new byte[1 << 16]);
+                    Thread.sleep(20);
+                }
+            });
+        }
+    }
+
+    /** A kernel write into a buffer just sent works once {@link AzSdp#awaitReusable} returned. */
+    @Test
+    void fileReadAfterAwaitReusable() throws Exception {
+        assumeShm();
+        Peer sink = Peer.start("sink-file", Map.of(), "pattern-sink");
+        int port = sink.awaitReady();
+        Path file = Files.createTempFile("azsdp", ".bin");
+        byte[] data = new byte[1 << 20];
+        new Random(5).nextBytes(data);
+        Files.write(file, data);
+        try (AzSdpSocket s = new AzSdpSocket(config("shm"));
+             FileChannel fc = FileChannel.open(file, StandardOpenOption.READ)) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            ByteBuffer buf = AzSdp.allocate(1 << 20);
+            byte[] content = new byte[1 << 20];
+            PatternSink.fill(content, 0, content.length);
+            buf.put(0, content);
+            DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
+            hdr.writeInt(0);
+            hdr.writeInt(content.length);
+            s.byteChannel().write(buf.duplicate());
+            AzSdp.awaitReusable(buf);
+            assertEquals(data.length, fc.read(buf.duplicate()), "the kernel could not write the buffer");
+            byte[] got = new byte[data.length];
+            buf.get(0, got);
+            assertTrue(Arrays.equals(data, got));
+            hdr.writeInt(-1);
+            hdr.writeInt(0);
+            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
+                    "verdict", Duration.ofSeconds(30));
+            assertTrue(verdict.startsWith("VERIFIED messages=1 "), verdict);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+}

@@ -167,42 +167,38 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void manyAdvertsWithSlowReader(String fabric) throws Exception {
-        assumeFabric(fabric);
-        AzSdpConfig cfg = config(fabric, "zcopy");
-        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = acceptAsync(server);
-            try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
-                byte[] msg = new byte[64 << 10];
-                int count = 600;
-                CompletableFuture<Long> writer = CompletableFuture.supplyAsync(() -> {
-                    CRC32 crc = new CRC32();
-                    try {
-                        for (int i = 0; i < count; i++) {
-                            java.util.Arrays.fill(msg, (byte) i);
-                            crc.update(msg);
-                            client.getOutputStream().write(msg);
-                        }
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                    return crc.getValue();
-                });
+        try (Pair pair = Pair.open(fabric, "zcopy")) {
+            AzSdpSocket client = pair.client;
+            Socket peer = pair.peer;
+            byte[] msg = new byte[64 << 10];
+            int count = 600;
+            CompletableFuture<Long> writer = CompletableFuture.supplyAsync(() -> {
                 CRC32 crc = new CRC32();
-                byte[] buf = new byte[1000];
-                long left = (long) count * msg.length;
-                int reads = 0;
-                while (left > 0) {
-                    int n = peer.getInputStream().read(buf, 0, (int) Math.min(buf.length, left));
-                    crc.update(buf, 0, n);
-                    left -= n;
-                    if (++reads % 2000 == 0) {
-                        Thread.sleep(5);
+                try {
+                    for (int i = 0; i < count; i++) {
+                        java.util.Arrays.fill(msg, (byte) i);
+                        crc.update(msg);
+                        client.getOutputStream().write(msg);
                     }
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
                 }
-                assertEquals(writer.get(60, TimeUnit.SECONDS), crc.getValue());
-                assertTrue(((AzSdpSocket) peer).connection().stats().zcopyBytesReceived() > 0);
+                return crc.getValue();
+            });
+            CRC32 crc = new CRC32();
+            byte[] buf = new byte[1000];
+            long left = (long) count * msg.length;
+            int reads = 0;
+            while (left > 0) {
+                int n = peer.getInputStream().read(buf, 0, (int) Math.min(buf.length, left));
+                crc.update(buf, 0, n);
+                left -= n;
+                if (++reads % 2000 == 0) {
+                    Thread.sleep(5);
+                }
             }
+            assertEquals(writer.get(60, TimeUnit.SECONDS), crc.getValue());
+            assertTrue(((AzSdpSocket) peer).connection().stats().zcopyBytesReceived() > 0);
         }
     }
 
@@ -213,45 +209,71 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void interruptedZcopyWriteCancelsItsAdvert(String fabric) throws Exception {
-        assumeFabric(fabric);
-        AzSdpConfig cfg = config(fabric, "zcopy");
-        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
+        try (Pair pair = Pair.open(fabric, "zcopy")) {
+            AzSdpSocket client = pair.client;
+            Socket peer = pair.peer;
+            ByteBuffer big = ByteBuffer.allocateDirect(32 << 20);
+            byte[] content = new byte[big.capacity()];
+            new Random(3).nextBytes(content);
+            big.put(content).flip();
+            java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            Thread writer = new Thread(() -> {
+                try {
+                    client.byteChannel().write(big);
+                } catch (Throwable t) {
+                    thrown.set(t);
+                }
+            });
+            writer.start();
+            Thread.sleep(300); // the peer stages what its pool holds, then the write waits
+            writer.interrupt();
+            writer.join(10_000);
+            assertTrue(thrown.get() instanceof java.io.InterruptedIOException, () -> "got " + thrown.get());
+            int sent = ((java.io.InterruptedIOException) thrown.get()).bytesTransferred;
+            assertTrue(sent >= 0 && sent < content.length, "bytesTransferred " + sent);
+            byte[] got = new byte[sent + 3];
+            CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
+                try {
+                    new DataInputStream(peer.getInputStream()).readFully(got);
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            client.getOutputStream().write(new byte[] {1, 2, 3}); // a full staging pool holds it until read
+            reader.get(30, TimeUnit.SECONDS);
+            assertArrayEquals(java.util.Arrays.copyOf(content, sent), java.util.Arrays.copyOf(got, sent));
+            assertArrayEquals(new byte[] {1, 2, 3}, java.util.Arrays.copyOfRange(got, sent, sent + 3));
+            assertEquals(0, peer.getInputStream().available());
+        }
+    }
+
+    /** A connected client and accepted peer on a fresh server, for one fabric and mode; closes all three. */
+    static final class Pair implements AutoCloseable {
+        final AzSdpServerSocket server;
+        final AzSdpSocket client;
+        final Socket peer;
+
+        private Pair(AzSdpServerSocket server, AzSdpSocket client, Socket peer) {
+            this.server = server;
+            this.client = client;
+            this.peer = peer;
+        }
+
+        static Pair open(String fabric, String mode) throws Exception {
+            assumeFabric(fabric);
+            AzSdpConfig cfg = config(fabric, mode);
+            AzSdpServerSocket server = new AzSdpServerSocket(cfg);
             server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             CompletableFuture<Socket> accepted = acceptAsync(server);
-            try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
-                ByteBuffer big = ByteBuffer.allocateDirect(32 << 20);
-                byte[] content = new byte[big.capacity()];
-                new Random(3).nextBytes(content);
-                big.put(content).flip();
-                java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
-                        new java.util.concurrent.atomic.AtomicReference<>();
-                Thread writer = new Thread(() -> {
-                    try {
-                        client.byteChannel().write(big);
-                    } catch (Throwable t) {
-                        thrown.set(t);
-                    }
-                });
-                writer.start();
-                Thread.sleep(300); // the peer stages what its pool holds, then the write waits
-                writer.interrupt();
-                writer.join(10_000);
-                assertTrue(thrown.get() instanceof java.io.InterruptedIOException, () -> "got " + thrown.get());
-                int sent = ((java.io.InterruptedIOException) thrown.get()).bytesTransferred;
-                assertTrue(sent >= 0 && sent < content.length, "bytesTransferred " + sent);
-                byte[] got = new byte[sent + 3];
-                CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
-                    try {
-                        new DataInputStream(peer.getInputStream()).readFully(got);
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                });
-                client.getOutputStream().write(new byte[] {1, 2, 3}); // a full staging pool holds it until read
-                reader.get(30, TimeUnit.SECONDS);
-                assertArrayEquals(java.util.Arrays.copyOf(content, sent), java.util.Arrays.copyOf(got, sent));
-                assertArrayEquals(new byte[] {1, 2, 3}, java.util.Arrays.copyOfRange(got, sent, sent + 3));
-                assertEquals(0, peer.getInputStream().available());
+            AzSdpSocket client = new AzSdpSocket(cfg);
+            return new Pair(server, client, connect(client, server, accepted));
+        }
+
+        @Override
+        public void close() throws IOException {
+            try (server; client; peer) {
+                // closes all three, in reverse order
             }
         }
     }

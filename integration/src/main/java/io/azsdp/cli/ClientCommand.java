@@ -25,13 +25,8 @@ final class ClientCommand implements Callable<Integer> {
     @Option(names = "--javatcp-port", required = true, description = "Server plain TCP port.")
     int javaPort;
 
-    @Option(names = "--bytes", defaultValue = "536870912",
-            description = "Bytes per throughput figure (default: ${DEFAULT-VALUE}).")
-    long bytes;
-
-    @Option(names = "--iterations", defaultValue = "20000",
-            description = "Round trips per latency figure (default: ${DEFAULT-VALUE}).")
-    int iterations;
+    @picocli.CommandLine.Mixin
+    MeasureOptions measure;
 
     @Option(names = "--only", split = ",",
             description = "Run only these transports, e.g. shm/zcopy,javatcp (default: all).")
@@ -56,7 +51,8 @@ final class ClientCommand implements Callable<Integer> {
     }
 
     static final List<Transport> BW = List.of(new Transport("shm", "bcopy"), new Transport("shm", "zcopy"),
-            new Transport("shm", "azsdp"), new Transport("tcp", "auto"), new Transport("tcp", "azsdp"),
+            new Transport("shm", "azsdp"), new Transport("shm", "azsdp-copy"), new Transport("tcp", "auto"),
+            new Transport("tcp", "azsdp"),
             new Transport("javatcp", "-"));
     static final List<Transport> LAT = List.of(new Transport("shm", "bcopy"), new Transport("tcp", "bcopy"),
             new Transport("javatcp", "-"));
@@ -72,7 +68,7 @@ final class ClientCommand implements Callable<Integer> {
                 }
                 try (Link link = Link.of(open(t))) {
                     PerfSession.bandwidth(link, size, Math.max(1, (64L << 20) / size)); // warm-up
-                    report(t, size, PerfSession.bandwidth(link, size, Math.max(1, bytes / size)), failures);
+                    report(t, size, PerfSession.bandwidth(link, size, Math.max(1, measure.bytes / size)), failures);
                 }
             }
         }
@@ -81,8 +77,8 @@ final class ClientCommand implements Callable<Integer> {
                 continue;
             }
             try (Link link = Link.of(open(t))) {
-                PerfSession.latency(link, 64, Math.max(1000, iterations / 4)); // warm-up
-                report(t, 64, PerfSession.latency(link, 64, iterations), failures);
+                PerfSession.latency(link, 64, Math.max(1000, measure.iterations / 4)); // warm-up
+                report(t, 64, PerfSession.latency(link, 64, measure.iterations), failures);
             }
         }
         if (!failures.isEmpty()) {
@@ -96,8 +92,11 @@ final class ClientCommand implements Callable<Integer> {
         if (t.javaTcp()) {
             return new Socket(host, javaPort);
         }
+        // "azsdp-copy": asynchronous mode with staging copies instead of page protection
+        boolean copy = t.mode().endsWith("-copy");
         AzSdpSocket s = new AzSdpSocket(AzSdpConfig.global().with(AzSdpConfig.FABRIC, t.fabric())
-                .with(AzSdpConfig.MODE, t.mode()));
+                .with(AzSdpConfig.MODE, copy ? "azsdp" : t.mode())
+                .with(AzSdpConfig.PROTECTION, copy ? "copy" : "mprotect"));
         s.connect(new InetSocketAddress(host, port), 10_000);
         return s;
     }

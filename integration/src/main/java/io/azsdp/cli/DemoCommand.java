@@ -27,13 +27,8 @@ final class DemoCommand implements Callable<Integer> {
     private static final Pattern RESULT = Pattern.compile(
             "RESULT name=(\\S+) fabric=(\\S+) mode=(\\S+) size=(\\d+) value=(\\S+) unit=(\\S+) verified=(\\S+)");
 
-    @Option(names = "--bytes", defaultValue = "536870912",
-            description = "Bytes per throughput figure (default: ${DEFAULT-VALUE}).")
-    long bytes;
-
-    @Option(names = "--iterations", defaultValue = "20000",
-            description = "Round trips per latency figure (default: ${DEFAULT-VALUE}).")
-    int iterations;
+    @picocli.CommandLine.Mixin
+    MeasureOptions measure;
 
     @Override
     public Integer call() throws Exception {
@@ -48,7 +43,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             System.out.println("server JVM pid " + server.pid() + ": " + line);
             Process client = spawn("client", "--port", m.group(1), "--javatcp-port", m.group(2),
-                    "--bytes", Long.toString(bytes), "--iterations", Integer.toString(iterations));
+                    "--bytes", Long.toString(measure.bytes), "--iterations", Integer.toString(measure.iterations));
             System.out.println("client JVM pid " + client.pid() + ": measuring...");
             List<String[]> rows = new ArrayList<>();
             BufferedReader cout = reader(client);
@@ -91,21 +86,22 @@ final class DemoCommand implements Callable<Integer> {
 
     private static void printTable(List<String[]> rows) {
         System.out.println();
-        System.out.printf("%-8s %-8s %-6s %10s %12s %-5s %s%n", "test", "fabric", "mode", "size", "value", "unit",
+        System.out.printf("%-8s %-8s %-10s %10s %12s %-5s %s%n", "test", "fabric", "mode", "size", "value", "unit",
                 "verified");
         Map<String, Double> byKey = new HashMap<>();
         for (String[] r : rows) {
-            System.out.printf(Locale.ROOT, "%-8s %-8s %-6s %10s %12s %-5s %s%n", (Object[]) r);
+            System.out.printf(Locale.ROOT, "%-8s %-8s %-10s %10s %12s %-5s %s%n", (Object[]) r);
             byKey.put(r[0] + "/" + r[1] + "/" + r[2] + "/" + r[3], Double.parseDouble(r[4]));
         }
         Double javaTcp = byKey.get("bw/javatcp/-/1048576");
         if (javaTcp != null) {
             System.out.println();
-            for (String k : new String[] {"bw/shm/azsdp/1048576", "bw/shm/zcopy/1048576", "bw/shm/bcopy/1048576",
+            for (String k : new String[] {"bw/shm/azsdp/1048576", "bw/shm/azsdp-copy/1048576", "bw/shm/zcopy/1048576",
+                "bw/shm/bcopy/1048576",
                 "bw/tcp/azsdp/1048576", "bw/tcp/auto/1048576"}) {
                 Double v = byKey.get(k);
                 if (v != null) {
-                    System.out.printf(Locale.ROOT, "%-22s %.2fx plain Java TCP at 1 MiB messages%n", k, v / javaTcp);
+                    System.out.printf(Locale.ROOT, "%-26s %.2fx plain Java TCP at 1 MiB messages%n", k, v / javaTcp);
                 }
             }
         }

@@ -359,6 +359,10 @@ static int64_t az_faults;
 static int64_t az_wait_ns;
 static int32_t az_waiters;
 static int64_t az_wait_start[AZ_WAITER_SLOTS];
+/* Fault waits by duration: bucket 0 = resolved while spinning, bucket b >= 1 =
+ * waited [2^(b-1), 2^b) ns (the last bucket takes everything longer). */
+#define AZ_HIST_BUCKETS 40
+static int64_t az_wait_hist[AZ_HIST_BUCKETS];
 
 #define AZ_LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define AZ_LDR(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -594,12 +598,18 @@ static void az_wait_page(uintptr_t page) {
         }
         az_wait_slice(&s, AZ_SLICE_NS);
     }
+    int bucket = 0;
     if (t0 != 0) {
-        AZ_ADD(&az_wait_ns, az_now() - t0);
+        int64_t waited = az_now() - t0;
+        AZ_ADD(&az_wait_ns, waited);
         if (slot >= 0)
             AZ_ST(&az_wait_start[slot], 0);
         AZ_ADD(&az_waiters, -1);
+        bucket = waited > 0 ? 64 - __builtin_clzll((uint64_t) waited) : 1;
+        if (bucket >= AZ_HIST_BUCKETS)
+            bucket = AZ_HIST_BUCKETS - 1;
     }
+    AZ_ADD(&az_wait_hist[bucket], 1);
 }
 
 /* Retires the complete ACTIVE ranges covering page. */
@@ -626,6 +636,8 @@ static int az_fault(uintptr_t addr) {
                 az_wait_page(page);
                 az_retire_page(page);
             } else {
+                /* Being made writable right now: no wait worth timing. */
+                AZ_ADD(&az_wait_hist[0], 1);
                 for (int i = 0; i < 1000 && retiring; i++) {
                     sched_yield();
                     az_cover(page, &active, &retiring);
@@ -891,6 +903,18 @@ AZ_JNI(jlong, protectionWaitNanos0)(JNIEnv *env UNUSED, jclass cls UNUSED) {
 
 AZ_JNI(jint, protectionWaiters0)(JNIEnv *env UNUSED, jclass cls UNUSED) {
     return AZ_LD(&az_waiters);
+}
+
+AZ_JNI(jint, protectionWaitHistogram0)(JNIEnv *env, jclass cls UNUSED,
+                                       jlongArray out) {
+    jlong copy[AZ_HIST_BUCKETS];
+    jsize n = (*env)->GetArrayLength(env, out);
+    if (n > AZ_HIST_BUCKETS)
+        n = AZ_HIST_BUCKETS;
+    for (jsize i = 0; i < n; i++)
+        copy[i] = AZ_LD(&az_wait_hist[i]);
+    (*env)->SetLongArrayRegion(env, out, 0, n, copy);
+    return n;
 }
 
 AZ_JNI(jlong, protectionOldestWaitStart0)(JNIEnv *env UNUSED,

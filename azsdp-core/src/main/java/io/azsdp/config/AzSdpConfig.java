@@ -36,6 +36,7 @@ public final class AzSdpConfig {
     public static final String CLOSE_TIMEOUT_MS = "azsdp.close.timeoutMs";
     public static final String WAIT_SPIN_MICROS = "azsdp.wait.spinMicros";
     public static final String PROTECTION = "azsdp.protection";
+    public static final String PROTECTION_WARN_MS = "azsdp.protection.warnMs";
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
     private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
@@ -46,6 +47,7 @@ public final class AzSdpConfig {
             Map.entry(SERVER_FABRICS, listOf("shm", "tcp", "rdma")),
             Map.entry(MODE, oneOf("bcopy", "zcopy", "auto", "azsdp")),
             Map.entry(PROTECTION, oneOf("mprotect", "copy")),
+            Map.entry(PROTECTION_WARN_MS, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
             Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),

@@ -259,6 +259,15 @@ public final class NativeLib {
         return protectionOldestWaitStart0();
     }
 
+    /**
+     * Copies the fault-wait histogram into {@code out} (at most 40 buckets): bucket 0 counts faults resolved while
+     * spinning, bucket b >= 1 waits of [2^(b-1), 2^b) nanoseconds. Returns the number of buckets copied.
+     */
+    public static int protectionWaitHistogram(long[] out) {
+        check();
+        return protectionWaitHistogram0(out);
+    }
+
     private static void check() {
         if (!Holder.AVAILABLE) {
             throw new IllegalStateException("AZ-SDP native library unavailable: " + Holder.UNAVAILABLE_REASON);
@@ -387,4 +396,6 @@ public final class NativeLib {
     private static native int protectionWaiters0();
 
     private static native long protectionOldestWaitStart0();
+
+    private static native int protectionWaitHistogram0(long[] out);
 }

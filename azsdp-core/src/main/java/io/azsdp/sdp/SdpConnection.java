@@ -162,6 +162,16 @@ public final class SdpConnection implements CompletionHandler {
     /** Every connection not yet disconnected, for diagnostics and metrics. */
     private static final java.util.Set<SdpConnection> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
+    /** Counters of the connections that have closed, summed. */
+    private static final SdpStats RETIRED = new SdpStats();
+
+    /** A snapshot of the summed counters of every connection this process has closed. */
+    public static SdpStats retiredTotals() {
+        SdpStats copy = new SdpStats();
+        RETIRED.addTo(copy);
+        return copy;
+    }
+
     /** The connections of this process that are still open. */
     public static java.util.Set<SdpConnection> live() {
         return java.util.Collections.unmodifiableSet(LIVE);
@@ -693,6 +703,7 @@ public final class SdpConnection implements CompletionHandler {
         if (drainDeferred() || spinForEvent()) {
             return; // state changed: the caller re-checks before waiting
         }
+        stats.writerStalls++;
         try {
             writable.await();
         } catch (InterruptedException e) {
@@ -1322,7 +1333,9 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         disconnected = true;
-        LIVE.remove(this);
+        if (LIVE.remove(this)) {
+            stats.addTo(RETIRED);
+        }
         // Protected pages go back at once: a writer blocked on one is released (the next call reports the error).
         while (adverts.count() > 0) {
             completeAdvert();
@@ -1622,6 +1635,11 @@ public final class SdpConnection implements CompletionHandler {
         return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
                 + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + adverts.count() + "/" + rxAdverts
                 + (error != null ? ", error=" + error.getMessage() : "") + "]";
+    }
+
+    /** SrcAvails sent and not yet fully read by the peer (racy read, for monitoring). */
+    public int advertsOutstanding() {
+        return adverts.count();
     }
 
     /** Full protocol state, for stall diagnostics (takes the lock briefly). */

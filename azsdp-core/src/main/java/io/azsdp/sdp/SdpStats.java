@@ -10,6 +10,22 @@ public final class SdpStats {
     long messagesSent;
     long srcAvailsSent;
     long protectedSends;
+    long writerStalls;
+
+    /** Adds these counters to {@code total} (under total's monitor: closing connections add concurrently). */
+    void addTo(SdpStats total) {
+        synchronized (total) {
+            total.bcopyBytesSent += bcopyBytesSent;
+            total.zcopyBytesSent += zcopyBytesSent;
+            total.bcopyBytesReceived += bcopyBytesReceived;
+            total.zcopyBytesReceived += zcopyBytesReceived;
+            total.bytesReceived += bytesReceived;
+            total.messagesSent += messagesSent;
+            total.srcAvailsSent += srcAvailsSent;
+            total.protectedSends += protectedSends;
+            total.writerStalls += writerStalls;
+        }
+    }
 
     /** Payload bytes sent by buffered copy (Data messages). */
     public long bcopyBytesSent() {
@@ -43,6 +59,11 @@ public final class SdpStats {
         return srcAvailsSent;
     }
 
+    /** Times a writer had to wait for a credit, a send buffer, an advert slot or staging space. */
+    public long writerStalls() {
+        return writerStalls;
+    }
+
     /** AZ-SDP adverts whose pages were protected instead of copied. */
     public long protectedSends() {
         return protectedSends;
@@ -52,6 +73,6 @@ public final class SdpStats {
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
                 + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", delivered=" + bytesReceived
-                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends + "]";
+                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends + ", writerStalls=" + writerStalls + "]";
     }
 }

@@ -6,6 +6,7 @@ import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.Fabric;
 import io.azsdp.fabric.FabricOptions;
 import io.azsdp.fabric.Fabrics;
+import io.azsdp.metrics.AzSdpMetrics;
 import io.azsdp.sdp.Hello;
 import io.azsdp.sdp.SdpConnection;
 import java.io.IOException;
@@ -73,6 +74,7 @@ final class Connector {
 
     private static SdpConnection start(Endpoint ep, AzSdpConfig cfg, Hello local, PeerHello peer)
             throws IOException {
+        AzSdpMetrics.register();
         try {
             return new SdpConnection(ep, cfg, local, peer.get());
         } catch (Throwable e) {

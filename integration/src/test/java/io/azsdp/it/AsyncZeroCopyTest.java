@@ -128,6 +128,13 @@ class AsyncZeroCopyTest {
             if (fabric.equals("shm")) {
                 assertTrue(s.connection().stats().protectedSends() > 0, "no write was protected");
                 assertTrue(NativeLib.protectionFaults() > faultsBefore, "no overwrite ever waited on a fault");
+                // The same figures through JMX, as an operator would read them.
+                javax.management.MBeanServer mbs = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+                javax.management.ObjectName name = new javax.management.ObjectName("io.azsdp:type=AzSdp");
+                assertTrue((Long) mbs.getAttribute(name, "ProtectedSends") >= s.connection().stats().protectedSends());
+                long[] hist = (long[]) mbs.getAttribute(name, "FaultWaitHistogram");
+                assertTrue(Arrays.stream(hist).sum() >= NativeLib.protectionFaults() - faultsBefore,
+                        "fault-wait histogram misses faults: " + Arrays.toString(hist));
             } else {
                 assertEquals(0, s.connection().stats().protectedSends(), "tcp must copy, not protect");
             }

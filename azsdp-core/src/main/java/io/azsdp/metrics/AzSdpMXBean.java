@@ -1,0 +1,31 @@
+package io.azsdp.metrics;
+
+/** JMX view of {@link AzSdpMetrics}, registered as {@code io.azsdp:type=AzSdp}. */
+public interface AzSdpMXBean {
+    int getOpenConnections();
+
+    long getBcopyBytesSent();
+
+    long getZcopyBytesSent();
+
+    long getBcopyBytesReceived();
+
+    long getZcopyBytesReceived();
+
+    long getSrcAvailsSent();
+
+    long getProtectedSends();
+
+    int getSrcAvailsOutstanding();
+
+    long getWriterStalls();
+
+    long getProtectionFaults();
+
+    long getFaultWaitNanos();
+
+    int getFaultWaitersNow();
+
+    /** Bucket 0: faults resolved while spinning; bucket b >= 1: waits of [2^(b-1), 2^b) ns. */
+    long[] getFaultWaitHistogram();
+}

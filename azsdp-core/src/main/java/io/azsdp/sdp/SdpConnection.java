@@ -88,16 +88,7 @@ public final class SdpConnection implements CompletionHandler {
     private int advBufs;
     private int advMseqAck;
 
-    // Control messages waiting for a credit or a send buffer: mids and their one argument, FIFO. Consecutive
-    // RdmaRdCompl for the same advert (ctlAdvert: its SrcAvail mseq) are merged into one, so the queue holds at most
-    // one per advert being read plus a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however many
-    // READs complete while no credit is free.
-    private final int[] ctlMid;
-    private final int[] ctlArg;
-    private final int[] ctlAdvert;
-    private final boolean[] ctlMergeable;
-    private int ctlHead;
-    private int ctlCount;
+    private final ControlQueue ctl;
     private boolean creditUpdateQueued;
 
     // Receive stream.
@@ -111,13 +102,7 @@ public final class SdpConnection implements CompletionHandler {
     private final int poolBytes;
     private ByteBuffer stagePool;
     private MemoryRegion stageMr;
-    private StagingRing stage;
-    private final int[] chunkOff = new int[64];
-    private final int[] chunkLen = new int[64];
-    private final boolean[] chunkReady = new boolean[64];
-    private int chunkHead;
-    private int chunkCount;
-    private int chunkConsumed;
+    private StagedChunks chunks;
     private int stageReadsInFlight;
     // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight
     // into it by whichever thread sees the advert first (usually the provider's), before the reader is even woken.
@@ -202,11 +187,7 @@ public final class SdpConnection implements CompletionHandler {
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
         this.advBufs = rxBufCount;
-        int ctlSize = Math.max(64, localMaxAdverts + 16);
-        this.ctlMid = new int[ctlSize];
-        this.ctlArg = new int[ctlSize];
-        this.ctlAdvert = new int[ctlSize];
-        this.ctlMergeable = new boolean[ctlSize];
+        this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
         // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
         rxq = new RxSegment[rxBufCount + 2 * localMaxAdverts + 2];
@@ -410,11 +391,11 @@ public final class SdpConnection implements CompletionHandler {
             }
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs);
             // Asynchronous adverts must be read before the endpoint goes: the peer READs them from our memory.
-            while ((ctlCount > 0 || adverts.count() > 0) && !disconnected && error == null) {
+            while ((!ctl.isEmpty() || adverts.count() > 0) && !disconnected && error == null) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     LOG.warn("AZ-SDP close: {} adverts unread, DisConn {}sent after {} ms; closing anyway",
-                            adverts.count(), ctlCount > 0 ? "not " : "", closeTimeoutMs);
+                            adverts.count(), ctl.isEmpty() ? "" : "not ", closeTimeoutMs);
                     break;
                 }
                 awaitUninterruptibly(writable, left);
@@ -696,7 +677,7 @@ public final class SdpConnection implements CompletionHandler {
 
     private boolean canSendData() throws IOException {
         checkWritable();
-        return ctlCount == 0 && txFreeCount > 0 && txCredits() > reserve;
+        return ctl.isEmpty() && txFreeCount > 0 && txCredits() > reserve;
     }
 
     private void awaitWritable(int bytesDone) throws IOException {
@@ -761,7 +742,7 @@ public final class SdpConnection implements CompletionHandler {
                             releasePosted();
                             return readData(s, dst, arr, off, len);
                         }
-                        if (chunkCount > 0 && chunkReady[chunkHead]) {
+                        if (chunks != null && chunks.headReady()) {
                             releasePosted();
                             return readStaged(s, dst, arr, off, len);
                         }
@@ -854,18 +835,11 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private int readStaged(RxSegment s, ByteBuffer dst, byte[] arr, int off, int len) throws IOException {
-        int avail = chunkLen[chunkHead] - chunkConsumed;
-        int n = Math.min(len, avail);
-        copyOut(stagePool, chunkOff[chunkHead] + chunkConsumed, dst, arr, off, n);
-        chunkConsumed += n;
+        int n = Math.min(len, chunks.headRemaining());
+        copyOut(stagePool, chunks.headPosition(), dst, arr, off, n);
+        chunks.consume(n);
         s.consumed += n;
         stats.bytesReceived += n;
-        if (chunkConsumed == chunkLen[chunkHead]) {
-            stage.free(chunkOff[chunkHead], chunkLen[chunkHead]);
-            chunkHead = (chunkHead + 1) % chunkOff.length;
-            chunkCount--;
-            chunkConsumed = 0;
-        }
         if (s.consumed == s.len) {
             popSegment();
         }
@@ -899,28 +873,24 @@ public final class SdpConnection implements CompletionHandler {
             if (s.requested == s.len) {
                 continue;
             }
-            if (i == 0 && postedMr != null && chunkCount == 0 && s.requested == s.consumed) {
+            if (i == 0 && postedMr != null && stagedCount() == 0 && s.requested == s.consumed) {
                 if (!postedReadInFlight && postedResult == 0) {
                     readIntoPosted(s);
                 }
                 return;
             }
-            while (s.requested < s.len && stageReadsInFlight < MAX_STAGE_READS && chunkCount < chunkOff.length) {
-                if (stage == null) {
-                    stagePool = ByteBuffer.allocateDirect(poolBytes);
-                    stageMr = ep.register(stagePool);
-                    stage = new StagingRing(poolBytes);
-                }
-                int want = Math.min(Math.min(s.len - s.requested, readChunk), stage.maxAlloc());
+            if (chunks == null) {
+                stagePool = ByteBuffer.allocateDirect(poolBytes);
+                stageMr = ep.register(stagePool);
+                chunks = new StagedChunks(new StagingRing(poolBytes), 64);
+            }
+            while (s.requested < s.len && stageReadsInFlight < MAX_STAGE_READS && !chunks.isFull()) {
+                int want = Math.min(Math.min(s.len - s.requested, readChunk), chunks.maxAlloc());
                 if (want < Math.min(s.len - s.requested, 4096)) {
                     return;
                 }
-                int off = stage.alloc(want);
-                int idx = (chunkHead + chunkCount) % chunkOff.length;
-                chunkOff[idx] = off;
-                chunkLen[idx] = want;
-                chunkReady[idx] = false;
-                chunkCount++;
+                int idx = chunks.add(want);
+                int off = chunks.offset(idx);
                 stageReadsInFlight++;
                 long raddr = s.vaddr + s.requested;
                 s.requested += want;
@@ -960,6 +930,10 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
+    private int stagedCount() {
+        return chunks == null ? 0 : chunks.count();
+    }
+
     private void popSegment() {
         RxSegment s = rxq[rxqHead];
         if (s.advert) {
@@ -974,7 +948,7 @@ public final class SdpConnection implements CompletionHandler {
         while (rxqCount > 0) {
             RxSegment s = rxq[rxqHead];
             if (s.advert) {
-                if (chunkCount > 0 || postedReadInFlight) {
+                if (stagedCount() > 0 || postedReadInFlight) {
                     return;
                 }
                 int unread = s.len - s.requested;
@@ -1046,7 +1020,7 @@ public final class SdpConnection implements CompletionHandler {
                     onWorkError("zero-copy READ", status);
                     return;
                 }
-                chunkReady[idx] = true;
+                chunks.markReady(idx);
                 RxSegment head = firstUnreadAdvert();
                 if (head != null) {
                     advertRead(head, byteLen);
@@ -1099,13 +1073,10 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void discardStaged() {
-        while (chunkCount > 0 && chunkReady[chunkHead] && rxqCount > 0) {
+        while (chunks != null && chunks.headReady() && rxqCount > 0) {
             RxSegment s = rxq[rxqHead];
-            int n = chunkLen[chunkHead] - chunkConsumed;
-            stage.free(chunkOff[chunkHead], chunkLen[chunkHead]);
-            chunkHead = (chunkHead + 1) % chunkOff.length;
-            chunkCount--;
-            chunkConsumed = 0;
+            int n = chunks.headRemaining();
+            chunks.consume(n);
             s.consumed += n;
             if (s.consumed == s.len) {
                 popSegment();
@@ -1445,7 +1416,7 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void queueControl(int mid, int arg) throws IOException {
-        queueControl(mid, arg, null);
+        queueControl(mid, arg, ControlQueue.UNMERGEABLE);
     }
 
     /**
@@ -1455,15 +1426,12 @@ public final class SdpConnection implements CompletionHandler {
      */
     private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {
         notifyRead(n);
-        if (s != null && ctlCount > 0) {
-            int tail = (ctlHead + ctlCount - 1) % ctlMid.length;
-            if (ctlMid[tail] == Bsdh.MID_RDMA_RD_COMPL && ctlMergeable[tail] && ctlAdvert[tail] == s.mseq) {
-                ctlArg[tail] += n;
-                flushControl();
-                return;
-            }
+        long key = s == null ? ControlQueue.UNMERGEABLE : s.mseq;
+        if (ctl.mergeIntoLast(Bsdh.MID_RDMA_RD_COMPL, key, n)) {
+            flushControl();
+        } else {
+            queueControl(Bsdh.MID_RDMA_RD_COMPL, n, key);
         }
-        queueControl(Bsdh.MID_RDMA_RD_COMPL, n, s);
     }
 
     /**
@@ -1481,34 +1449,25 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
-    private void queueControl(int mid, int arg, RxSegment advert) throws IOException {
-        if (ctlCount == ctlMid.length) {
-            throw new SocketException("control queue overflow");
-        }
-        int i = (ctlHead + ctlCount) % ctlMid.length;
-        ctlMid[i] = mid;
-        ctlArg[i] = arg;
-        ctlMergeable[i] = advert != null;
-        ctlAdvert[i] = advert == null ? 0 : advert.mseq;
-        ctlCount++;
+    private void queueControl(int mid, int arg, long key) throws IOException {
+        ctl.add(mid, arg, key);
         flushControl();
     }
 
     /** Sends queued control messages while a credit and a send buffer are free (they may use the reserve). */
     private void flushControl() throws IOException {
-        while (ctlCount > 0 && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
-            int mid = ctlMid[ctlHead];
-            int arg = ctlArg[ctlHead];
-            ctlHead = (ctlHead + 1) % ctlMid.length;
-            ctlCount--;
+        while (!ctl.isEmpty() && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
+            int mid = ctl.headMid();
+            int arg = ctl.headArg();
+            ctl.pop();
             try {
                 sendNow(mid, arg);
             } catch (IOException e) {
                 rethrowUnlessGoing(e);
-                ctlCount = 0;
+                ctl.clear();
             }
         }
-        if (ctlCount == 0) {
+        if (ctl.isEmpty()) {
             signal(writable);
         }
     }
@@ -1649,9 +1608,9 @@ public final class SdpConnection implements CompletionHandler {
             StringBuilder b = new StringBuilder(toString());
             b.append(" txMseq=").append(txMseq).append(" rxMseq=").append(rxMseq).append(" peerBufs=").append(peerBufs)
                     .append(" peerMseqAck=").append(peerMseqAck).append(" advBufs=").append(advBufs)
-                    .append(" advMseqAck=").append(advMseqAck).append(" ctlCount=").append(ctlCount)
+                    .append(" advMseqAck=").append(advMseqAck).append(" ctlCount=").append(ctl.size())
                     .append(" txFree=").append(txFreeCount).append(" rxq=").append(rxqCount)
-                    .append(" unread=").append(rxAdvertsUnread).append(" chunks=").append(chunkCount)
+                    .append(" unread=").append(rxAdvertsUnread).append(" chunks=").append(stagedCount())
                     .append(" stageReads=").append(stageReadsInFlight).append(" posted=").append(postedMr != null)
                     .append(" postedInFlight=").append(postedReadInFlight).append(" postedResult=").append(postedResult)
                     .append(" inEof=").append(inEof).append(" outShutdown=").append(outShutdown)

@@ -51,9 +51,8 @@ final class ClientCommand implements Callable<Integer> {
     }
 
     static final List<Transport> BW = List.of(new Transport("shm", "bcopy"), new Transport("shm", "zcopy"),
-            new Transport("shm", "azsdp"), new Transport("shm", "azsdp-copy"), new Transport("tcp", "auto"),
-            new Transport("tcp", "azsdp"),
-            new Transport("javatcp", "-"));
+            new Transport("shm", "azsdp"), new Transport("shm", "azsdp-copy"), new Transport("tcp", "bcopy"),
+            new Transport("tcp", "auto"), new Transport("tcp", "azsdp"), new Transport("javatcp", "-"));
     static final List<Transport> LAT = List.of(new Transport("shm", "bcopy"), new Transport("tcp", "bcopy"),
             new Transport("javatcp", "-"));
 

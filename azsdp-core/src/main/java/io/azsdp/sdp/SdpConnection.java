@@ -134,14 +134,18 @@ public final class SdpConnection implements CompletionHandler {
     private boolean disconnected;
     private IOException error;
 
-    // Completions delivered inline while this connection's lock was held.
-    private int[] defOp = new int[32];
-    private long[] defWr = new long[32];
-    private int[] defLen = new int[32];
-    private int[] defStatus = new int[32];
-    private int defCount;
-    private boolean defDisconnect;
-    private IOException defDisconnectCause;
+    private final DeferredCompletions deferred = new DeferredCompletions();
+    private final DeferredCompletions.Sink replay = new DeferredCompletions.Sink() {
+        @Override
+        public void completion(int opcode, long wrId, int byteLen, int status) {
+            handle(opcode, wrId, byteLen, status);
+        }
+
+        @Override
+        public void disconnect(IOException cause) {
+            handleDisconnect(cause);
+        }
+    };
 
     private final SdpStats stats = new SdpStats();
     /** Every connection not yet disconnected, for diagnostics and metrics. */
@@ -970,7 +974,7 @@ public final class SdpConnection implements CompletionHandler {
     @Override
     public void onCompletion(int opcode, long wrId, int byteLen, int status) {
         if (lock.isHeldByCurrentThread()) {
-            defer(opcode, wrId, byteLen, status);
+            deferred.add(opcode, wrId, byteLen, status);
             return;
         }
         lock.lock();
@@ -984,8 +988,7 @@ public final class SdpConnection implements CompletionHandler {
     @Override
     public void onDisconnect(IOException cause) {
         if (lock.isHeldByCurrentThread()) {
-            defDisconnect = true;
-            defDisconnectCause = cause;
+            deferred.addDisconnect(cause);
             return;
         }
         lock.lock();
@@ -1504,40 +1507,12 @@ public final class SdpConnection implements CompletionHandler {
 
     // ------------------------------------------------------------------------------------------------ locking
 
-    private void defer(int opcode, long wrId, int byteLen, int status) {
-        if (defCount == defOp.length) {
-            int n = defOp.length * 2;
-            defOp = java.util.Arrays.copyOf(defOp, n);
-            defWr = java.util.Arrays.copyOf(defWr, n);
-            defLen = java.util.Arrays.copyOf(defLen, n);
-            defStatus = java.util.Arrays.copyOf(defStatus, n);
-        }
-        defOp[defCount] = opcode;
-        defWr[defCount] = wrId;
-        defLen[defCount] = byteLen;
-        defStatus[defCount] = status;
-        defCount++;
-    }
-
     /**
      * Processes completions that arrived inline while this thread held the lock, in arrival order. Returns true when
      * there were any: their signals were sent before this thread waits, so it must re-check its condition instead.
      */
     private boolean drainDeferred() {
-        if (defCount == 0 && !defDisconnect) {
-            return false;
-        }
-        int i = 0;
-        while (i < defCount) {
-            handle(defOp[i], defWr[i], defLen[i], defStatus[i]);
-            i++;
-        }
-        defCount = 0;
-        if (defDisconnect) {
-            defDisconnect = false;
-            handleDisconnect(defDisconnectCause);
-        }
-        return true;
+        return deferred.drainTo(replay);
     }
 
     private void unlock() {

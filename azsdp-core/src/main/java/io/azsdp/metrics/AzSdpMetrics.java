@@ -21,18 +21,6 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     private static final AzSdpMetrics INSTANCE = new AzSdpMetrics();
     private static volatile boolean registered;
 
-    private static final ToLongFunction<SdpStats>[] FIELDS = fields();
-
-    @SuppressWarnings("unchecked")
-    private static ToLongFunction<SdpStats>[] fields() {
-        return new ToLongFunction[] {
-            (ToLongFunction<SdpStats>) SdpStats::bcopyBytesSent, (ToLongFunction<SdpStats>) SdpStats::zcopyBytesSent,
-            (ToLongFunction<SdpStats>) SdpStats::bcopyBytesReceived,
-            (ToLongFunction<SdpStats>) SdpStats::zcopyBytesReceived,
-            (ToLongFunction<SdpStats>) SdpStats::srcAvailsSent, (ToLongFunction<SdpStats>) SdpStats::protectedSends,
-            (ToLongFunction<SdpStats>) SdpStats::writerStalls};
-    }
-
     private AzSdpMetrics() {
     }
 
@@ -61,10 +49,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
         }
     }
 
-    private static long sum(int field) {
-        long n = FIELDS[field].applyAsLong(SdpConnection.retiredTotals());
+    /** One counter over the closed connections plus the open ones. */
+    private static long sum(ToLongFunction<SdpStats> counter) {
+        long n = counter.applyAsLong(SdpConnection.retiredTotals());
         for (SdpConnection c : SdpConnection.live()) {
-            n += FIELDS[field].applyAsLong(c.stats());
+            n += counter.applyAsLong(c.stats());
         }
         return n;
     }
@@ -80,37 +69,37 @@ public final class AzSdpMetrics implements AzSdpMXBean {
 
     @Override
     public long getBcopyBytesSent() {
-        return sum(0);
+        return sum(SdpStats::bcopyBytesSent);
     }
 
     @Override
     public long getZcopyBytesSent() {
-        return sum(1);
+        return sum(SdpStats::zcopyBytesSent);
     }
 
     @Override
     public long getBcopyBytesReceived() {
-        return sum(2);
+        return sum(SdpStats::bcopyBytesReceived);
     }
 
     @Override
     public long getZcopyBytesReceived() {
-        return sum(3);
+        return sum(SdpStats::zcopyBytesReceived);
     }
 
     @Override
     public long getSrcAvailsSent() {
-        return sum(4);
+        return sum(SdpStats::srcAvailsSent);
     }
 
     @Override
     public long getProtectedSends() {
-        return sum(5);
+        return sum(SdpStats::protectedSends);
     }
 
     @Override
     public long getWriterStalls() {
-        return sum(6);
+        return sum(SdpStats::writerStalls);
     }
 
     @Override

@@ -297,50 +297,36 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void orderlyCloseDeliversEverythingThenEof(String fabric) throws Exception {
-        assumeFabric(fabric);
-        AzSdpConfig cfg = config(fabric, "auto");
-        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = acceptAsync(server);
+        try (Pair pair = Pair.open(fabric, "auto")) {
+            Socket peer = pair.peer;
             byte[] data = new byte[3 << 20];
             new Random(7).nextBytes(data);
-            try (AzSdpSocket client = new AzSdpSocket(cfg); ) {
-                client.connect(server.getLocalSocketAddress());
-                Socket peer = accepted.get(10, TimeUnit.SECONDS);
-                client.getOutputStream().write(data, 0, 1000);
-                client.getOutputStream().write(data, 1000, data.length - 1000);
-                client.close();
-                byte[] got = new byte[data.length];
-                DataInputStream in = new DataInputStream(peer.getInputStream());
-                in.readFully(got);
-                assertArrayEquals(data, got);
-                assertEquals(-1, in.read());
-                assertEquals(-1, in.read());
-                assertThrows(SocketException.class, () -> {
-                    for (int i = 0; i < 100; i++) {
-                        peer.getOutputStream().write(new byte[1024]);
-                        Thread.sleep(20);
-                    }
-                });
-                peer.close();
-            }
+            pair.client.getOutputStream().write(data, 0, 1000);
+            pair.client.getOutputStream().write(data, 1000, data.length - 1000);
+            pair.client.close();
+            byte[] got = new byte[data.length];
+            DataInputStream in = new DataInputStream(peer.getInputStream());
+            in.readFully(got);
+            assertArrayEquals(data, got);
+            assertEquals(-1, in.read());
+            assertEquals(-1, in.read());
+            assertThrows(SocketException.class, () -> {
+                for (int i = 0; i < 100; i++) {
+                    peer.getOutputStream().write(new byte[1024]);
+                    Thread.sleep(20);
+                }
+            });
         }
     }
 
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void abortiveCloseResetsPeerAndTimeoutsWork(String fabric) throws Exception {
-        assumeFabric(fabric);
-        AzSdpConfig cfg = config(fabric, "auto");
-        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            server.setSoTimeout(200);
-            assertThrows(SocketTimeoutException.class, server::accept);
-            server.setSoTimeout(0);
-            CompletableFuture<Socket> accepted = acceptAsync(server);
-            AzSdpSocket client = new AzSdpSocket(cfg);
-            client.connect(server.getLocalSocketAddress());
-            Socket peer = accepted.get(10, TimeUnit.SECONDS);
+        try (Pair pair = Pair.open(fabric, "auto")) {
+            AzSdpSocket client = pair.client;
+            Socket peer = pair.peer;
+            pair.server.setSoTimeout(200);
+            assertThrows(SocketTimeoutException.class, pair.server::accept, "no second client: accept times out");
             peer.setSoTimeout(150);
             long t0 = System.nanoTime();
             assertThrows(SocketTimeoutException.class, () -> peer.getInputStream().read());
@@ -356,7 +342,6 @@ class SocketInProcessTest {
                 }
             });
             assertTrue(e.getMessage().toLowerCase().contains("reset"), e.getMessage());
-            peer.close();
         }
     }
 }

@@ -291,7 +291,9 @@ public final class SdpConnection implements CompletionHandler {
                 writeBcopy(src, null, 0, len);
             } else if (!src.isDirect()) {
                 writeStaged(src, null, 0, len, path == TransferMode.AZSDP);
-            } else if (path == TransferMode.ZCOPY) {
+            } else if (path == TransferMode.ZCOPY || src.isReadOnly()) {
+                // A read-only buffer (a mapped file, a view of someone else's memory) cannot be protected and may
+                // still change behind the view: zero copy, but synchronous.
                 writeZcopyDirect(src);
             } else if (protection) {
                 writeProtected(src);

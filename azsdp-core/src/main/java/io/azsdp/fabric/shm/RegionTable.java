@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
  * once {@code deregister} returns no peer access to that memory is in flight or can start.
  */
 final class RegionTable {
+    /** Flag in an entry's length word (lengths are below 2^31). */
+    private static final long READ_ONLY = 1L << 62;
+
     private static final Logger LOG = LoggerFactory.getLogger(RegionTable.class);
 
     private final ByteBuffer buf;
@@ -97,7 +100,7 @@ final class RegionTable {
         long address = NativeLib.address(buffer) + buffer.position();
         int e = entry(slot);
         LONG.set(buf, e + ENTRY_ADDRESS, address);
-        LONG.set(buf, e + ENTRY_LENGTH, (long) view.capacity());
+        LONG.set(buf, e + ENTRY_LENGTH, view.capacity() | (view.isReadOnly() ? READ_ONLY : 0L));
         INT.setRelease(buf, e + ENTRY_KEY, key);
         MemoryRegion region = new MemoryRegion(view, address, key, key);
         regions[slot] = region;
@@ -205,7 +208,12 @@ final class RegionTable {
     }
 
     long length(int slot) {
-        return (long) LONG.get(buf, entry(slot) + ENTRY_LENGTH);
+        return (long) LONG.get(buf, entry(slot) + ENTRY_LENGTH) & ~READ_ONLY;
+    }
+
+    /** Registered from a read-only buffer: the peer may READ it but never WRITE it. */
+    boolean readOnly(int slot) {
+        return ((long) LONG.get(buf, entry(slot) + ENTRY_LENGTH) & READ_ONLY) != 0;
     }
 
     void unpin(int slot) {

@@ -163,6 +163,7 @@ final class ShmEndpoint implements Endpoint {
     @Override
     public void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException {
         checkLocal(region, offset, length);
+        region.checkWritable();
         synchronized (recvLock) {
             if (recvClosed) {
                 throw closedException();
@@ -211,6 +212,9 @@ final class ShmEndpoint implements Endpoint {
     private void oneSided(int opcode, long wrId, MemoryRegion local, int offset, int length, long raddr, int rkey)
             throws IOException {
         checkLocal(local, offset, length);
+        if (opcode == Opcode.READ) {
+            local.checkWritable();
+        }
         boolean inline = false;
         synchronized (rmaLock) {
             synchronized (sendLock) {
@@ -246,6 +250,10 @@ final class ShmEndpoint implements Endpoint {
             long base = peerRegions.address(slot);
             long regionLength = peerRegions.length(slot);
             long off = raddr - base; // exact for any raddr: valid iff 0 <= off <= regionLength - length
+            if (opcode == Opcode.WRITE && peerRegions.readOnly(slot)) {
+                return new FabricException(WcStatus.REM_ACCESS_ERR, "WRITE: the peer registered key 0x"
+                        + Integer.toHexString(rkey) + " read-only");
+            }
             if (off < 0 || off > regionLength - length) {
                 return new FabricException(WcStatus.REM_ACCESS_ERR, Opcode.name(opcode) + ": remote range [0x"
                         + Long.toHexString(raddr) + ", +" + length + ") outside the peer's region [0x"

@@ -77,7 +77,7 @@ class ShmRmaTest {
 
     enum Bad {
         READ_WRONG_KEY, READ_BEYOND_END, READ_STRADDLING_END, READ_BEFORE_START, READ_STALE_KEY, READ_ZERO_KEY,
-        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY;
+        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY, WRITE_READ_ONLY;
 
         boolean read() {
             return name().startsWith("READ");
@@ -99,9 +99,12 @@ class ShmRmaTest {
             ByteBuffer localBuf = guarded(size, GUARD);
             ByteBuffer remoteBuf = guarded(size, GUARD);
             MemoryRegion local = p.client().register(inner(localBuf, GUARD));
-            MemoryRegion remote = p.server().register(inner(remoteBuf, GUARD));
+            ByteBuffer remoteView = inner(remoteBuf, GUARD);
+            fill(remoteView, 0, size, 4);
+            // A read-only registration is writable memory underneath: only the key's access rights refuse the WRITE.
+            MemoryRegion remote = p.server().register(bad == Bad.WRITE_READ_ONLY
+                    ? remoteView.asReadOnlyBuffer() : remoteView);
             fill(local.buffer(), 0, size, 3);
-            fill(remote.buffer(), 0, size, 4);
             byte[] localBefore = snapshot(localBuf);
             byte[] remoteBefore = snapshot(remoteBuf);
             long addr = remote.address();
@@ -114,6 +117,7 @@ class ShmRmaTest {
                 case READ_STRADDLING_END, WRITE_STRADDLING_END -> addr += size - len / 2;
                 case READ_BEFORE_START, WRITE_BEFORE_START -> addr -= 8;
                 case READ_STALE_KEY, WRITE_STALE_KEY -> p.server().deregister(remote);
+                case WRITE_READ_ONLY -> { }
                 default -> throw new AssertionError(bad);
             }
             if (bad.read()) {

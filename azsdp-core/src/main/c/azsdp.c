@@ -327,7 +327,9 @@ struct az_range {
     uint64_t start;
     uint64_t end;
     uint64_t word;
-    uint64_t pad[3]; /* one cache line per slot */
+    uint32_t pdone;  /* generation whose pages are read-only (mprotect done) */
+    uint32_t pad0;
+    uint64_t pad[2]; /* one cache line per slot */
 };
 _Static_assert(sizeof(struct az_range) == 64, "one cache line per slot");
 
@@ -801,22 +803,36 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
 
     AZ_ADD(&az_busy, 1);
     AZ_ST(&r->ctl, AZ_CTL(gen, AZ_ACTIVE));
-    /* Dekker with az_retire: wait out overlapping retirers (see top). */
+    /* Dekker with az_retire: wait out overlapping retirers (see top). A range
+     * already read-only under an ACTIVE slot that covers all of ours needs no
+     * mprotect (a sender re-sending one buffer, pipelined): that slot's
+     * retirer will see ours ACTIVE and leave our pages alone. Not when a
+     * retirer was seen: it may have unprotected some of them. */
     uintptr_t s = (uintptr_t)address, e = (uintptr_t)(address + length);
     uint32_t n = AZ_LD(&az_hwm);
+    int covered = 0, retirer = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct az_snap o;
         if (i == idx || !az_read(i, &o) || o.end <= s || o.start >= e)
             continue;
         while (AZ_STATE(o.ctl) == AZ_RETIRING) {
+            retirer = 1;
             sched_yield();
             uint32_t c = AZ_LD(&tab[i].ctl);
             if (AZ_GEN(c) != AZ_GEN(o.ctl))
                 break;
             o.ctl = c;
         }
+        if (AZ_STATE(o.ctl) == AZ_ACTIVE && o.start <= s && e <= o.end
+            && AZ_LD(&tab[i].pdone) == AZ_GEN(o.ctl)
+            && AZ_LD(&tab[i].ctl) == o.ctl)
+            covered = 1;
     }
-    int err = mprotect(PTR(address), (size_t)length, PROT_READ) == 0 ? 0 : errno;
+    int err = covered && !retirer
+                  ? 0
+                  : mprotect(PTR(address), (size_t)length, PROT_READ) == 0 ? 0 : errno;
+    if (err == 0)
+        AZ_ST(&r->pdone, gen);
     AZ_ADD(&az_seq, 1);
     AZ_ADD(&az_busy, -1);
     if (err != 0) {

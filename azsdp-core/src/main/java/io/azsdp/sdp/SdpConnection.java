@@ -793,7 +793,6 @@ public final class SdpConnection implements CompletionHandler {
         int n = postedResult;
         dst.position(dst.position() + n);
         releasePosted();
-        pump();
         return n;
     }
 
@@ -849,7 +848,6 @@ public final class SdpConnection implements CompletionHandler {
         if (s.consumed == s.len) {
             popSegment();
         }
-        pump();
         return n;
     }
 

@@ -125,7 +125,7 @@ class ProtectionTest {
     /** (b) The failure clean-up path: release() from this JVM's test thread wakes the blocked writer. */
     @Test
     void releaseWakesABlockedWriter() throws Exception {
-        try (Peer deadMan = Peer.sleep(20)) {
+        try (Peer deadMan = Peer.sleep(60)) {
             Pages p = Pages.allocate(2);
             ByteBuffer words = ByteBuffer.allocateDirect(64);
             int id = NativeLib.protect(p.address, 2L * page, NativeLib.address(words), 1, (int) deadMan.pid());
@@ -151,7 +151,7 @@ class ProtectionTest {
 
     @Test
     void aSharedPageStaysProtectedUntilEveryRangeCoveringItIsComplete() throws Exception {
-        try (Peer deadMan = Peer.sleep(20)) {
+        try (Peer deadMan = Peer.sleep(60)) {
             int peer = (int) deadMan.pid();
             Pages p = Pages.allocate(3);
             ByteBuffer words = ByteBuffer.allocateDirect(64);

@@ -67,6 +67,10 @@ final class ShmEndpoint implements Endpoint {
     private final BooleanSupplier peerAliveCheck = this::peerAlive;
 
     private final Object rmaLock = new Object();
+    /** Guarded by rmaLock. */
+    private final PeerMappings peerMappings;
+    /** READs served from a mapping of the peer's shareable memory rather than by CMA. Guarded by rmaLock. */
+    private long sharedReads;
     private final Object sendLock = new Object();
     private final Object recvLock = new Object();
 
@@ -93,6 +97,7 @@ final class ShmEndpoint implements Endpoint {
         this.in = new ShmRing(seg, side);
         this.localRegions = new RegionTable(seg, side, true);
         this.peerRegions = new RegionTable(seg, peerSide, false);
+        this.peerMappings = new PeerMappings(peerPid);
         this.recvs = new RecvQueue(options.maxPostedRecvs());
         this.localAddress = localAddress;
         this.remoteAddress = remoteAddress;
@@ -262,9 +267,17 @@ final class ShmEndpoint implements Endpoint {
             if (length == 0) {
                 return null;
             }
-            long n = opcode == Opcode.READ
-                    ? NativeLib.readRemote(peerPid, localAddr, raddr, length)
-                    : NativeLib.writeRemote(peerPid, localAddr, raddr, length);
+            long shared = opcode == Opcode.READ ? peerRegions.sharedAddress(slot, peerMappings) : 0;
+            long n;
+            if (shared != 0) {
+                NativeLib.copy(localAddr, shared + off, length); // the local range was checked by the caller
+                n = length;
+                sharedReads++;
+            } else {
+                n = opcode == Opcode.READ
+                        ? NativeLib.readRemote(peerPid, localAddr, raddr, length)
+                        : NativeLib.writeRemote(peerPid, localAddr, raddr, length);
+            }
             if (n != length) {
                 return new FabricException(WcStatus.REM_OP_ERR, Opcode.name(opcode) + " of " + length
                         + " bytes from/to process " + peerPid + " failed: " + (n < 0 ? "errno " + -n : n + " bytes"));
@@ -272,6 +285,12 @@ final class ShmEndpoint implements Endpoint {
             return null;
         } finally {
             peerRegions.unpin(slot);
+        }
+    }
+
+    long sharedReads() {
+        synchronized (rmaLock) {
+            return sharedReads;
         }
     }
 
@@ -395,6 +414,7 @@ final class ShmEndpoint implements Endpoint {
             synchronized (sendLock) {
                 synchronized (recvLock) {
                     localRegions.detach();
+                    peerMappings.close();
                     seg.release();
                 }
             }

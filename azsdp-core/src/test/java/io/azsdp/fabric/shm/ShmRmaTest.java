@@ -19,6 +19,7 @@ import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
+import io.azsdp.memory.ShareableMemory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.SplittableRandom;
@@ -72,6 +73,42 @@ class ShmRmaTest {
             assertGuards(localBuf);
             assertGuards(remoteBuf);
             assertTrue(p.client().isOpen() && p.server().isOpen());
+        }
+    }
+
+    /** Remote memory in a shareable buffer: READs copy from a mapping of it, with the same key and bounds checks. */
+    @Test
+    void readsFromShareableMemoryUseAMappingAndAreStillChecked() throws Exception {
+        try (Pair p = pair(options(1024, 4, 8))) {
+            Recorder client = new Recorder();
+            p.client().setHandler(client);
+            p.server().setHandler(new Recorder());
+            p.client().start();
+            p.server().start();
+            ByteBuffer shared = ShareableMemory.allocate(SIZE + 3 * 4096);
+            assertTrue(shared != null, "shareable memory available");
+            ByteBuffer window = shared.slice(4096 + 100, SIZE); // a region that starts inside the buffer
+            fill(window, 0, SIZE, 5);
+            MemoryRegion remote = p.server().register(window);
+            ByteBuffer localBuf = guarded(SIZE, GUARD);
+            MemoryRegion local = p.client().register(inner(localBuf, GUARD));
+            SplittableRandom rnd = new SplittableRandom(9);
+            for (int i = 0; i < 200; i++) {
+                int len = rnd.nextInt(i % 5 == 0 ? SIZE : 8192) + 1;
+                int roff = rnd.nextInt(SIZE - len + 1);
+                int loff = rnd.nextInt(SIZE - len + 1);
+                p.client().postRead(i, local, loff, len, remote.address() + roff, remote.rkey());
+                client.expect(Opcode.READ, i, len, WcStatus.SUCCESS);
+                assertEquals(-1, local.buffer().slice(loff, len).mismatch(window.slice(roff, len)), "READ " + i);
+                fill(local.buffer(), loff, len, 2000 + i);
+            }
+            assertEquals(200, ((ShmEndpoint) p.client()).sharedReads());
+            assertGuards(localBuf);
+
+            byte[] before = snapshot(localBuf);
+            p.client().postRead(999, local, 0, 8192, remote.address() + SIZE - 4096, remote.rkey());
+            client.expect(Opcode.READ, 999, 0, WcStatus.REM_ACCESS_ERR);
+            assertArrayEquals(before, snapshot(localBuf), "a refused READ copies nothing");
         }
     }
 

@@ -16,7 +16,8 @@ import org.knowm.xchart.style.Styler;
 
 /**
  * PNG charts laid out like the paper's figures: one series per fabric/mode against message size (or connections).
- * Sizes go on a log2 axis labelled in binary units.
+ * Sizes go on a log2 axis labelled in binary units; latency too goes on a log2 axis (XChart's logarithmic axes label
+ * only powers of ten, often a single one over this range).
  */
 final class Charts {
     private static final int WIDTH = 900;
@@ -50,8 +51,8 @@ final class Charts {
         Map<String, List<double[]>> series = new LinkedHashMap<>();
         for (Figure f : figures) {
             if (f.ok() && f.test().equals(test) && (!logY || f.value() > 0)) {
-                double log2 = Math.log(x.applyAsInt(f)) / Math.log(2);
-                series.computeIfAbsent(f.series(), k -> new ArrayList<>()).add(new double[] {log2, f.value()});
+                series.computeIfAbsent(f.series(), k -> new ArrayList<>())
+                        .add(new double[] {log2(x.applyAsInt(f)), logY ? log2(f.value()) : f.value()});
             }
         }
         if (series.isEmpty()) {
@@ -59,11 +60,18 @@ final class Charts {
         }
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle)
                 .yAxisTitle(yTitle).build();
-        chart.getStyler().setYAxisLogarithmic(logY).setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.setCustomXAxisTickLabelsFormatter(v -> Bytes.human(Math.round(Math.pow(2, v))));
+        if (logY) {
+            chart.setCustomYAxisTickLabelsFormatter(v -> Long.toString(Math.round(Math.pow(2, v))));
+        }
         series.forEach((name, points) -> chart.addSeries(name, points.stream().map(p -> p[0]).toList(),
                 points.stream().map(p -> p[1]).toList()));
         out.add(save(chart, dir, test));
+    }
+
+    private static double log2(double v) {
+        return Math.log(v) / Math.log(2);
     }
 
     /** Throughput when the application rewrites the buffer it just sent, against rotating buffers. */

@@ -32,6 +32,7 @@ class BenchCommandTest {
 
     @Test
     void tinyRunWritesVerifiedFiguresAndEveryOutput(@TempDir Path out) throws Exception {
+        MultiJvmTestBase.assumeFabric("shm");
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
                 System.getProperty("java.class.path"), "io.azsdp.cli.Main", "bench", "--quick",
                 "--fabrics", "shm,tcp,javatcp", "--modes", "zcopy,azsdp,socket,nio", "--sizes", "4096,65536",

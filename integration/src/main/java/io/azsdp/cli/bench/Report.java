@@ -22,6 +22,22 @@ final class Report {
     record Run(String date, String command, Machine machine, List<Figure> figures, List<Ratios.Ratio> ratios) {
     }
 
+    /** What each table shows, under its title. */
+    private static final Map<String, String> LEGEND = Map.ofEntries(
+            Map.entry("latency", "Ping-pong round trip, median."),
+            Map.entry("latency_p99", "Ping-pong round trip, 99th percentile."),
+            Map.entry("latency_max", "Ping-pong round trip, longest."),
+            Map.entry("bw", "One direction, client to server, one connection."),
+            Map.entry("bibw", "Both directions at once on one connection (sum of the two)."),
+            Map.entry("overlap", "Effective throughput when the sender computes, after each write, as long as one "
+                    + "message's transfer took."),
+            Map.entry("overlap_hidden", "(t_comm + t_comp - t_total) / t_comm: 1 = transfer entirely hidden behind "
+                    + "the computation, 0 = not at all, below 0 = the computation slowed the transfer (shared cores)."),
+            Map.entry("multiconn", "Aggregate over concurrent connections, one sending thread each."),
+            Map.entry("reuse_same", "The application stores into every page of the buffer right after write() and "
+                    + "sends it again (in azsdp mode a store waits until the peer has read the page)."),
+            Map.entry("reuse_rotate", "The same stores, into the next of " + Suite.ROTATE + " buffers in turn."));
+
     private final Run run;
 
     Report(String command, List<Figure> figures, int multiconnSize) {
@@ -63,7 +79,8 @@ final class Report {
         b.append("### Ratios\n\n");
         b.append(Markdown.table(List.of("ratio", "value"), run.ratios().stream().map(Ratios.Ratio::cells).toList()));
         for (Map.Entry<String, List<Figure>> e : byTest().entrySet()) {
-            b.append("\n### ").append(e.getKey()).append(" (").append(unit(e.getValue())).append(")\n\n");
+            b.append("\n### ").append(e.getKey()).append(" (").append(unit(e.getValue())).append(")\n\n")
+                    .append(LEGEND.get(e.getKey())).append("\n\n");
             b.append(pivot(e.getKey(), e.getValue()));
         }
         List<Figure> failed = run.figures().stream().filter(f -> !f.ok()).toList();

@@ -208,6 +208,87 @@ AZ_JNI(jint, close0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint fd) {
     return close(fd) == 0 ? 0 : -errno;
 }
 
+/* ---- shareable buffers: memory the peer maps and copies from directly -- */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#define AZ_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* A sealed memfd of size bytes mapped read-write here. The seals forbid
+ * shrinking, so a peer that maps it can never take SIGBUS from a truncation.
+ * Returns the fd (kept open: the peer opens /proc/<pid>/fd/<fd>), and in
+ * out[0] the address, in out[1] the inode that identifies it to the peer. */
+AZ_JNI(jint, shareableCreate0)(JNIEnv *env, jclass cls UNUSED, jlong size,
+                               jlongArray out) {
+    if (size <= 0)
+        return -EINVAL;
+    int fd = memfd_create("azsdp-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, AZ_SEALS) != 0
+        || fstat(fd, &st) != 0
+        || (p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     fd, 0)) == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    jlong v[2] = {(jlong)(uintptr_t)p, (jlong)st.st_ino};
+    (*env)->SetLongArrayRegion(env, out, 0, 2, v);
+    return fd;
+}
+
+/* Maps the peer's shareable buffer read-only, after checking that fd still
+ * names the same sealed memfd (inode) and holds at least size bytes. */
+AZ_JNI(jlong, shareableMapPeer0)(JNIEnv *env UNUSED, jclass cls UNUSED,
+                                 jint pid, jint fd, jlong ino, jlong size) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, (int)fd);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -errno;
+    struct stat st;
+    int err = 0;
+    if (fstat(f, &st) != 0)
+        err = errno;
+    else if ((jlong)st.st_ino != ino || !S_ISREG(st.st_mode)
+             || st.st_size < size)
+        err = ESTALE;
+    else if ((fcntl(f, F_GET_SEALS) & F_SEAL_SHRINK) == 0)
+        err = EPERM;
+    void *p = err ? MAP_FAILED
+                  : mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f, 0);
+    if (!err && p == MAP_FAILED)
+        err = errno;
+    close(f);
+    return err ? -err : (jlong)(uintptr_t)p;
+}
+
+AZ_JNI(jint, unmap0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
+                     jlong size) {
+    return munmap(PTR(address), (size_t)size) == 0 ? 0 : -errno;
+}
+
+/* A direct ByteBuffer over memory this library mapped. */
+AZ_JNI(jobject, newBuffer0)(JNIEnv *env, jclass cls UNUSED, jlong address,
+                            jlong size) {
+    return (*env)->NewDirectByteBuffer(env, PTR(address), size);
+}
+
+/* Plain memcpy between mappings of this process (the caller checked both). */
+AZ_JNI(void, copy0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong dst,
+                    jlong src, jlong length) {
+    memcpy(PTR(dst), PTR(src), (size_t)length);
+}
+
 /* ===================================================================== */
 /* 8. Memory protection                                                   */
 /* ===================================================================== */
@@ -327,7 +408,9 @@ struct az_range {
     uint64_t start;
     uint64_t end;
     uint64_t word;
-    uint64_t pad[3]; /* one cache line per slot */
+    uint32_t pdone;  /* generation whose pages are read-only (mprotect done) */
+    uint32_t pad0;
+    uint64_t pad[2]; /* one cache line per slot */
 };
 _Static_assert(sizeof(struct az_range) == 64, "one cache line per slot");
 
@@ -801,22 +884,36 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
 
     AZ_ADD(&az_busy, 1);
     AZ_ST(&r->ctl, AZ_CTL(gen, AZ_ACTIVE));
-    /* Dekker with az_retire: wait out overlapping retirers (see top). */
+    /* Dekker with az_retire: wait out overlapping retirers (see top). A range
+     * already read-only under an ACTIVE slot that covers all of ours needs no
+     * mprotect (a sender re-sending one buffer, pipelined): that slot's
+     * retirer will see ours ACTIVE and leave our pages alone. Not when a
+     * retirer was seen: it may have unprotected some of them. */
     uintptr_t s = (uintptr_t)address, e = (uintptr_t)(address + length);
     uint32_t n = AZ_LD(&az_hwm);
+    int covered = 0, retirer = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct az_snap o;
         if (i == idx || !az_read(i, &o) || o.end <= s || o.start >= e)
             continue;
         while (AZ_STATE(o.ctl) == AZ_RETIRING) {
+            retirer = 1;
             sched_yield();
             uint32_t c = AZ_LD(&tab[i].ctl);
             if (AZ_GEN(c) != AZ_GEN(o.ctl))
                 break;
             o.ctl = c;
         }
+        if (AZ_STATE(o.ctl) == AZ_ACTIVE && o.start <= s && e <= o.end
+            && AZ_LD(&tab[i].pdone) == AZ_GEN(o.ctl)
+            && AZ_LD(&tab[i].ctl) == o.ctl)
+            covered = 1;
     }
-    int err = mprotect(PTR(address), (size_t)length, PROT_READ) == 0 ? 0 : errno;
+    int err = covered && !retirer
+                  ? 0
+                  : mprotect(PTR(address), (size_t)length, PROT_READ) == 0 ? 0 : errno;
+    if (err == 0)
+        AZ_ST(&r->pdone, gen);
     AZ_ADD(&az_seq, 1);
     AZ_ADD(&az_busy, -1);
     if (err != 0) {

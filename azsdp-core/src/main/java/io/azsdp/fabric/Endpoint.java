@@ -63,6 +63,16 @@ public interface Endpoint extends Closeable {
     /** The peer's process id when it runs on this host and is known, else 0. */
     int peerPid();
 
+    /**
+     * Lets a thread that is about to wait for a completion deliver incoming work itself, polling for up to
+     * {@code spinNanos}, instead of waiting for the provider's thread to be woken and scheduled. Completions are
+     * delivered to the handler on the calling thread, which must hold none of the handler's locks. Returns true when it
+     * delivered anything; false at once when the provider has no such fast path or another thread is delivering.
+     */
+    default boolean poll(long spinNanos) {
+        return false;
+    }
+
     /** True until the endpoint is closed, aborted or broken. */
     boolean isOpen();
 

@@ -40,6 +40,13 @@ public final class MemoryRegion {
         return rkey;
     }
 
+    /** Throws if the region was registered from a read-only buffer: it may be a READ source, never a destination. */
+    public void checkWritable() throws FabricException {
+        if (buffer.isReadOnly()) {
+            throw new FabricException(WcStatus.LOC_PROT_ERR, this + " is read-only: it cannot receive data");
+        }
+    }
+
     /** Throws unless [offset, offset+length) lies inside this region. */
     public void checkRange(int offset, int length) throws FabricException {
         if (offset < 0 || length < 0 || offset > buffer.capacity() - length) {

@@ -101,6 +101,10 @@ public final class ProtectedMemory {
      * last page, so no other object shares a page with it.
      */
     public static ByteBuffer allocateAligned(int size) {
+        ByteBuffer shareable = ShareableMemory.allocate(size);
+        if (shareable != null) {
+            return shareable;
+        }
         int page = NativeLib.isAvailable() ? NativeLib.pageSize() : 4096;
         int rounded = (int) ((size + (long) page - 1) / page * page);
         ByteBuffer raw = ByteBuffer.allocateDirect(rounded + page);

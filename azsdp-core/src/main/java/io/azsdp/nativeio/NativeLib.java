@@ -141,6 +141,43 @@ public final class NativeLib {
         return close0(fd);
     }
 
+    // ---------------------------------------------------------------- shareable buffers
+
+    /**
+     * A sealed memfd of {@code size} bytes mapped read-write: {@code out[0]} = address, {@code out[1]} = inode.
+     * @return the fd (kept open for the peer) or a negative errno
+     */
+    public static int shareableCreate(long size, long[] out) {
+        check();
+        return shareableCreate0(size, out);
+    }
+
+    /**
+     * Maps read-only {@code size} bytes of the peer's shareable buffer {@code fd}, if that fd still names the sealed
+     * memfd with inode {@code inode}. @return the address or a negative errno
+     */
+    public static long shareableMapPeer(int pid, int fd, long inode, long size) {
+        check();
+        return shareableMapPeer0(pid, fd, inode, size);
+    }
+
+    /** {@code munmap}. @return 0 or a negative errno */
+    public static int unmap(long address, long size) {
+        check();
+        return unmap0(address, size);
+    }
+
+    /** A direct buffer over {@code size} bytes of memory at {@code address} that this library mapped. */
+    public static ByteBuffer newBuffer(long address, int size) {
+        check();
+        return newBuffer0(address, size);
+    }
+
+    /** {@code memcpy} between two ranges of this process that the caller has checked. */
+    public static void copy(long dst, long src, long length) {
+        copy0(dst, src, length);
+    }
+
     // ---------------------------------------------------------------- memory protection
 
     /*
@@ -378,6 +415,16 @@ public final class NativeLib {
     private static native int memfdCreate0(String name, long size);
 
     private static native int close0(int fd);
+
+    private static native int shareableCreate0(long size, long[] out);
+
+    private static native long shareableMapPeer0(int pid, int fd, long inode, long size);
+
+    private static native int unmap0(long address, long size);
+
+    private static native ByteBuffer newBuffer0(long address, long size);
+
+    private static native void copy0(long dst, long src, long length);
 
     private static native int protectionInit0(int maxRanges);
 

@@ -291,7 +291,9 @@ public final class SdpConnection implements CompletionHandler {
                 writeBcopy(src, null, 0, len);
             } else if (!src.isDirect()) {
                 writeStaged(src, null, 0, len, path == TransferMode.AZSDP);
-            } else if (path == TransferMode.ZCOPY) {
+            } else if (path == TransferMode.ZCOPY || src.isReadOnly()) {
+                // A read-only buffer (a mapped file, a view of someone else's memory) cannot be protected and may
+                // still change behind the view: zero copy, but synchronous.
                 writeZcopyDirect(src);
             } else if (protection) {
                 writeProtected(src);
@@ -791,7 +793,6 @@ public final class SdpConnection implements CompletionHandler {
         int n = postedResult;
         dst.position(dst.position() + n);
         releasePosted();
-        pump();
         return n;
     }
 
@@ -847,7 +848,6 @@ public final class SdpConnection implements CompletionHandler {
         if (s.consumed == s.len) {
             popSegment();
         }
-        pump();
         return n;
     }
 
@@ -1531,9 +1531,10 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /**
-     * Spins for a few microseconds with the lock released before a waiter parks: on a short round trip the event
-     * arrives within the spin and the park/unpark pair (two context switches) is saved. Bounded, because on two cores
-     * the thread that must deliver the event may need this one's CPU.
+     * Before a waiter parks, lets it poll the fabric for a few microseconds with the lock released, delivering
+     * completions itself: on a short round trip the event arrives within the spin, and neither the provider's thread
+     * nor this one has to be woken (no context switch at all). The provider bounds the spin and declines at once when
+     * it cannot poll (tcp) or its own thread is delivering, because on two cores that thread may need this one's CPU.
      */
     private boolean spinForEvent() {
         if (spinNanos <= 0 || lock.getHoldCount() != 1) {
@@ -1542,10 +1543,7 @@ public final class SdpConnection implements CompletionHandler {
         int seen = events;
         lock.unlock();
         try {
-            long end = System.nanoTime() + spinNanos;
-            while (events == seen && System.nanoTime() - end < 0) {
-                Thread.onSpinWait();
-            }
+            ep.poll(spinNanos);
         } finally {
             lock.lock();
         }

@@ -125,7 +125,7 @@ class ProtectionTest {
     /** (b) The failure clean-up path: release() from this JVM's test thread wakes the blocked writer. */
     @Test
     void releaseWakesABlockedWriter() throws Exception {
-        try (Peer deadMan = Peer.sleep(20)) {
+        try (Peer deadMan = Peer.sleep(60)) {
             Pages p = Pages.allocate(2);
             ByteBuffer words = ByteBuffer.allocateDirect(64);
             int id = NativeLib.protect(p.address, 2L * page, NativeLib.address(words), 1, (int) deadMan.pid());
@@ -151,7 +151,7 @@ class ProtectionTest {
 
     @Test
     void aSharedPageStaysProtectedUntilEveryRangeCoveringItIsComplete() throws Exception {
-        try (Peer deadMan = Peer.sleep(20)) {
+        try (Peer deadMan = Peer.sleep(60)) {
             int peer = (int) deadMan.pid();
             Pages p = Pages.allocate(3);
             ByteBuffer words = ByteBuffer.allocateDirect(64);
@@ -197,6 +197,17 @@ class ProtectionTest {
             assertFalse(writable(p.address), "y still covers the page");
             assertEquals(0, NativeLib.release(y));
             assertTrue(writable(p.address));
+
+            // A range inside a protected one (no mprotect of its own): releasing the outer one first leaves the
+            // inner one's page protected.
+            int outer = NativeLib.protect(p.address, 3L * page, w + 12, 1, 0);
+            int inner = NativeLib.protect(p.address + page, page, w + 12, 1, 0);
+            assertTrue(outer >= 0 && inner >= 0, outer + " " + inner);
+            assertEquals(0, NativeLib.release(outer));
+            assertTrue(writable(p.address) && writable(p.address + 2L * page));
+            assertFalse(writable(p.address + page), "the inner range still covers page 1");
+            assertEquals(0, NativeLib.release(inner));
+            assertTrue(writable(p.address + page));
         }
     }
 

@@ -248,6 +248,40 @@ class SocketInProcessTest {
         }
     }
 
+    /** A read-only mapping of a file (what a shuffle server sends) goes zero copy in every zero-copy mode. */
+    @ParameterizedTest
+    @CsvSource({"tcp,zcopy", "tcp,azsdp", "shm,zcopy", "shm,azsdp"})
+    void readOnlyMappedFileGoesZeroCopy(String fabric, String mode) throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("azsdp", ".seg");
+        try (Pair pair = Pair.open(fabric, mode);
+             java.nio.channels.FileChannel fc = java.nio.channels.FileChannel.open(file,
+                     java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            byte[] content = new byte[3 << 20];
+            new Random(11).nextBytes(content);
+            java.nio.file.Files.write(file, content);
+            int off = 12345; // a segment that starts and ends inside pages
+            int len = content.length - off - 777;
+            ByteBuffer segment = fc.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, off, len);
+            CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
+                try {
+                    byte[] got = new byte[len];
+                    new DataInputStream(pair.peer.getInputStream()).readFully(got);
+                    return got;
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            assertEquals(len, pair.client.byteChannel().write(segment));
+            assertEquals(0, segment.remaining());
+            assertArrayEquals(java.util.Arrays.copyOfRange(content, off, off + len),
+                    received.get(30, TimeUnit.SECONDS));
+            assertTrue(pair.client.connection().stats().zcopyBytesSent() >= len - 8192L,
+                    "zero copy: " + pair.client.connection().stats().zcopyBytesSent());
+        } finally {
+            java.nio.file.Files.deleteIfExists(file);
+        }
+    }
+
     /** A connected client and accepted peer on a fresh server, for one fabric and mode; closes all three. */
     static final class Pair implements AutoCloseable {
         final AzSdpServerSocket server;

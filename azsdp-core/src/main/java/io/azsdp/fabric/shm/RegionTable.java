@@ -4,11 +4,16 @@ import static io.azsdp.fabric.shm.ShmSegment.ENTRY_ADDRESS;
 import static io.azsdp.fabric.shm.ShmSegment.ENTRY_KEY;
 import static io.azsdp.fabric.shm.ShmSegment.ENTRY_LENGTH;
 import static io.azsdp.fabric.shm.ShmSegment.ENTRY_PINS;
+import static io.azsdp.fabric.shm.ShmSegment.ENTRY_SHARE_FD;
+import static io.azsdp.fabric.shm.ShmSegment.ENTRY_SHARE_INODE;
+import static io.azsdp.fabric.shm.ShmSegment.ENTRY_SHARE_OFFSET;
+import static io.azsdp.fabric.shm.ShmSegment.ENTRY_SHARE_SIZE;
 import static io.azsdp.fabric.shm.ShmSegment.ENTRY_SIZE;
 import static io.azsdp.fabric.shm.ShmSegment.INT;
 import static io.azsdp.fabric.shm.ShmSegment.LONG;
 
 import io.azsdp.fabric.MemoryRegion;
+import io.azsdp.memory.ShareableMemory;
 import io.azsdp.nativeio.NativeLib;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -33,6 +38,9 @@ import org.slf4j.LoggerFactory;
  * once {@code deregister} returns no peer access to that memory is in flight or can start.
  */
 final class RegionTable {
+    /** Flag in an entry's length word (lengths are below 2^31). */
+    private static final long READ_ONLY = 1L << 62;
+
     private static final Logger LOG = LoggerFactory.getLogger(RegionTable.class);
 
     private final ByteBuffer buf;
@@ -97,7 +105,14 @@ final class RegionTable {
         long address = NativeLib.address(buffer) + buffer.position();
         int e = entry(slot);
         LONG.set(buf, e + ENTRY_ADDRESS, address);
-        LONG.set(buf, e + ENTRY_LENGTH, (long) view.capacity());
+        LONG.set(buf, e + ENTRY_LENGTH, view.capacity() | (view.isReadOnly() ? READ_ONLY : 0L));
+        ShareableMemory.Shared shared = ShareableMemory.find(address, view.capacity());
+        INT.set(buf, e + ENTRY_SHARE_FD, shared == null ? -1 : shared.fd());
+        if (shared != null) {
+            LONG.set(buf, e + ENTRY_SHARE_INODE, shared.inode());
+            LONG.set(buf, e + ENTRY_SHARE_OFFSET, address - shared.address());
+            LONG.set(buf, e + ENTRY_SHARE_SIZE, shared.size());
+        }
         INT.setRelease(buf, e + ENTRY_KEY, key);
         MemoryRegion region = new MemoryRegion(view, address, key, key);
         regions[slot] = region;
@@ -205,7 +220,31 @@ final class RegionTable {
     }
 
     long length(int slot) {
-        return (long) LONG.get(buf, entry(slot) + ENTRY_LENGTH);
+        return (long) LONG.get(buf, entry(slot) + ENTRY_LENGTH) & ~READ_ONLY;
+    }
+
+    /**
+     * Peer side, slot pinned: where the pinned region can be copied from in a mapping of the owner's shareable
+     * memory, via {@code mappings}; 0 when it is not in shareable memory or cannot be mapped (then use CMA).
+     */
+    long sharedAddress(int slot, PeerMappings mappings) {
+        int e = entry(slot);
+        int fd = (int) INT.get(buf, e + ENTRY_SHARE_FD);
+        if (fd < 0) {
+            return 0;
+        }
+        long offset = (long) LONG.get(buf, e + ENTRY_SHARE_OFFSET);
+        long size = (long) LONG.get(buf, e + ENTRY_SHARE_SIZE);
+        if (offset < 0 || size <= 0 || offset > size - length(slot)) {
+            return 0; // inconsistent: let CMA validate the access instead
+        }
+        long base = mappings.map(fd, (long) LONG.get(buf, e + ENTRY_SHARE_INODE), size);
+        return base == 0 ? 0 : base + offset;
+    }
+
+    /** Registered from a read-only buffer: the peer may READ it but never WRITE it. */
+    boolean readOnly(int slot) {
+        return ((long) LONG.get(buf, entry(slot) + ENTRY_LENGTH) & READ_ONLY) != 0;
     }
 
     void unpin(int slot) {

@@ -14,6 +14,8 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,14 +32,23 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Disconnect: {@link #beginShutdown} makes the phase transition, tells the peer (state word + doorbell) and revokes
  * our region keys; {@link #finishDisconnect} flushes posted receives and calls {@code onDisconnect} exactly once. The
- * latter runs on the progress thread when there is one (it is the only consumer of the receive queue), inline
- * otherwise.
+ * latter runs on the progress thread when there is one, inline otherwise.
+ *
+ * <p>Polling: the inbound ring and the receive queue have one consumer at a time, the holder of {@code token}: the
+ * progress thread, or an application thread that is about to wait for a completion and {@link #poll}s the ring itself
+ * for a few microseconds (no doorbell, no wake-up of the progress thread, no hand-off: a round trip without a system
+ * call). While a poller holds the token the progress thread parks briefly instead of sleeping on the doorbell, so
+ * the peer does not ring it; a poller that gives up without a delivery unparks it. The progress thread takes the
+ * token for good before it unmaps the segment, so no poller can touch it afterwards.
  */
 final class ShmEndpoint implements Endpoint {
     private static final Logger LOG = LoggerFactory.getLogger(ShmEndpoint.class);
 
     /** Spin this long before sleeping: a reply on a busy connection usually arrives within it. */
     private static final long SPIN_NANOS = 5_000;
+    /** How long the progress thread parks while a poller holds the token: bounds how late it resumes after the last
+     * successful poll (the poller does not wake it then, expecting to poll again soon). */
+    private static final long TOKEN_PARK_NANOS = 250_000;
 
     // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
     private static final int OPEN = 0;
@@ -67,8 +78,15 @@ final class ShmEndpoint implements Endpoint {
     private final BooleanSupplier peerAliveCheck = this::peerAlive;
 
     private final Object rmaLock = new Object();
+    /** Guarded by rmaLock. */
+    private final PeerMappings peerMappings;
+    /** READs served from a mapping of the peer's shareable memory rather than by CMA. Guarded by rmaLock. */
+    private long sharedReads;
     private final Object sendLock = new Object();
     private final Object recvLock = new Object();
+    /** Consumer of the inbound ring and the receive queue (see the class comment). */
+    private final ReentrantLock token = new ReentrantLock();
+    private volatile boolean progressParked;
 
     private volatile CompletionHandler handler;
     private volatile int phase = OPEN;
@@ -93,6 +111,7 @@ final class ShmEndpoint implements Endpoint {
         this.in = new ShmRing(seg, side);
         this.localRegions = new RegionTable(seg, side, true);
         this.peerRegions = new RegionTable(seg, peerSide, false);
+        this.peerMappings = new PeerMappings(peerPid);
         this.recvs = new RecvQueue(options.maxPostedRecvs());
         this.localAddress = localAddress;
         this.remoteAddress = remoteAddress;
@@ -163,6 +182,7 @@ final class ShmEndpoint implements Endpoint {
     @Override
     public void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException {
         checkLocal(region, offset, length);
+        region.checkWritable();
         synchronized (recvLock) {
             if (recvClosed) {
                 throw closedException();
@@ -211,6 +231,9 @@ final class ShmEndpoint implements Endpoint {
     private void oneSided(int opcode, long wrId, MemoryRegion local, int offset, int length, long raddr, int rkey)
             throws IOException {
         checkLocal(local, offset, length);
+        if (opcode == Opcode.READ) {
+            local.checkWritable();
+        }
         boolean inline = false;
         synchronized (rmaLock) {
             synchronized (sendLock) {
@@ -246,6 +269,10 @@ final class ShmEndpoint implements Endpoint {
             long base = peerRegions.address(slot);
             long regionLength = peerRegions.length(slot);
             long off = raddr - base; // exact for any raddr: valid iff 0 <= off <= regionLength - length
+            if (opcode == Opcode.WRITE && peerRegions.readOnly(slot)) {
+                return new FabricException(WcStatus.REM_ACCESS_ERR, "WRITE: the peer registered key 0x"
+                        + Integer.toHexString(rkey) + " read-only");
+            }
             if (off < 0 || off > regionLength - length) {
                 return new FabricException(WcStatus.REM_ACCESS_ERR, Opcode.name(opcode) + ": remote range [0x"
                         + Long.toHexString(raddr) + ", +" + length + ") outside the peer's region [0x"
@@ -254,9 +281,17 @@ final class ShmEndpoint implements Endpoint {
             if (length == 0) {
                 return null;
             }
-            long n = opcode == Opcode.READ
-                    ? NativeLib.readRemote(peerPid, localAddr, raddr, length)
-                    : NativeLib.writeRemote(peerPid, localAddr, raddr, length);
+            long shared = opcode == Opcode.READ ? peerRegions.sharedAddress(slot, peerMappings) : 0;
+            long n;
+            if (shared != 0) {
+                NativeLib.copy(localAddr, shared + off, length); // the local range was checked by the caller
+                n = length;
+                sharedReads++;
+            } else {
+                n = opcode == Opcode.READ
+                        ? NativeLib.readRemote(peerPid, localAddr, raddr, length)
+                        : NativeLib.writeRemote(peerPid, localAddr, raddr, length);
+            }
             if (n != length) {
                 return new FabricException(WcStatus.REM_OP_ERR, Opcode.name(opcode) + " of " + length
                         + " bytes from/to process " + peerPid + " failed: " + (n < 0 ? "errno " + -n : n + " bytes"));
@@ -264,6 +299,12 @@ final class ShmEndpoint implements Endpoint {
             return null;
         } finally {
             peerRegions.unpin(slot);
+        }
+    }
+
+    long sharedReads() {
+        synchronized (rmaLock) {
+            return sharedReads;
         }
     }
 
@@ -291,9 +332,12 @@ final class ShmEndpoint implements Endpoint {
         return peerPid;
     }
 
+    /** False as soon as the peer has closed or reset too, even before the progress thread has noticed. */
     @Override
     public boolean isOpen() {
-        return phase == OPEN;
+        synchronized (sendLock) { // keeps the segment mapped while we read the peer's state
+            return phase == OPEN && seg.state(peerSide) == ShmSegment.STATE_OPEN;
+        }
     }
 
     @Override
@@ -352,6 +396,7 @@ final class ShmEndpoint implements Endpoint {
             inline = t == null;
             if (t != null && t != Thread.currentThread()) {
                 in.ring();
+                LockSupport.unpark(t); // in case it is parked for the token
             }
         }
         localRegions.revokeAll(peerAliveCheck, livenessNanos);
@@ -387,6 +432,7 @@ final class ShmEndpoint implements Endpoint {
             synchronized (sendLock) {
                 synchronized (recvLock) {
                     localRegions.detach();
+                    peerMappings.close();
                     seg.release();
                 }
             }
@@ -403,6 +449,7 @@ final class ShmEndpoint implements Endpoint {
             LOG.error("shm: progress thread failed", t);
             beginShutdown(BROKEN, new FabricException(WcStatus.TRANSPORT_ERR, "shm progress thread failed: " + t, t));
         } finally {
+            token.lock(); // for good: pollers hold it for microseconds, and none may start after this
             finishDisconnect();
             releaseSegment();
         }
@@ -413,6 +460,9 @@ final class ShmEndpoint implements Endpoint {
         final ShmRing in = this.in;
         final RecvQueue recvs = this.recvs;
         while (phase == OPEN) {
+            if (!token.isHeldByCurrentThread() && !acquireToken()) {
+                continue;
+            }
             int length;
             try {
                 length = in.next();
@@ -457,6 +507,80 @@ final class ShmEndpoint implements Endpoint {
         }
     }
 
+    /** Progress thread: takes the token, or parks a little while a poller has it. True when it has the token. */
+    private boolean acquireToken() {
+        if (token.tryLock()) {
+            return true;
+        }
+        progressParked = true; // then re-check: a poller releases the token, then reads this flag
+        try {
+            if (token.tryLock()) {
+                return true;
+            }
+            LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
+            return token.tryLock();
+        } finally {
+            progressParked = false;
+        }
+    }
+
+    @Override
+    public boolean poll(long spinNanos) {
+        if (thread == null || phase != OPEN || !token.tryLock()) {
+            return false;
+        }
+        int delivered = 0;
+        boolean handBack = false;
+        try {
+            long start = System.nanoTime();
+            while (phase == OPEN) {
+                int r = pollOnce();
+                if (r > 0) {
+                    delivered++;
+                    continue; // take whatever else is there too
+                }
+                handBack = r < 0;
+                if (handBack || delivered > 0 || System.nanoTime() - start >= spinNanos) {
+                    break;
+                }
+                Thread.onSpinWait();
+            }
+        } finally {
+            token.unlock();
+            if ((delivered == 0 || handBack) && progressParked) {
+                LockSupport.unpark(thread);
+            }
+        }
+        return delivered > 0;
+    }
+
+    /**
+     * One ring record into a posted receive, on a poller: 1 delivered, 0 nothing yet, -1 something only the progress
+     * thread handles (a state change, a missing or too small receive, a corrupt ring).
+     */
+    private int pollOnce() {
+        int length;
+        try {
+            length = in.next();
+        } catch (FabricException e) {
+            return -1;
+        }
+        int peerState = seg.state(peerSide);
+        if (length < 0 || (peerState != ShmSegment.STATE_OPEN && peerState != ShmSegment.STATE_CLOSED)) {
+            // An orderly close still delivers what is in the ring (as receiveLoop does); the rest is its business.
+            return length < 0 && peerState == ShmSegment.STATE_OPEN ? 0 : -1;
+        }
+        if (recvs.isEmpty() || length > recvs.length()) {
+            return -1;
+        }
+        long wrId = recvs.wrId();
+        in.copyTo(recvs.region().buffer(), recvs.offset(), length);
+        in.consume();
+        recvs.remove();
+        complete(Opcode.RECV, wrId, length, WcStatus.SUCCESS);
+        return 1;
+    }
+
     /**
      * Waits for a ring record ({@code forRecv} false) or a posted receive (true): spins briefly, then sleeps on our
      * inbound doorbell, which the peer rings for data and state changes and we ring for posted receives and local
@@ -473,6 +597,7 @@ final class ShmEndpoint implements Endpoint {
         in.setSleeping(true);
         int seen = in.doorbell();
         if (!ready(forRecv)) {
+            token.unlock(); // a poller may consume while we sleep; receiveLoop takes the token back
             in.await(seen, waitNanos);
         }
         in.setSleeping(false);

@@ -48,7 +48,7 @@ import java.nio.file.StandardOpenOption;
  */
 final class ShmSegment {
     static final int MAGIC = 0x415A534D; // 'AZSM'
-    static final int VERSION = 1;
+    static final int VERSION = 2;
 
     /** Per-side state words. Zero is deliberately not a valid state: an uninitialised segment is never "open". */
     static final int STATE_OPEN = 1;
@@ -67,6 +67,12 @@ final class ShmSegment {
     static final int ENTRY_PINS = 4;
     static final int ENTRY_ADDRESS = 8;
     static final int ENTRY_LENGTH = 16;
+    /** Shareable memory behind a region (see ShareableMemory): fd in the owner, -1 when none; inode; offset of the
+     * region's first byte in it; its size. */
+    static final int ENTRY_SHARE_FD = 24;
+    static final int ENTRY_SHARE_INODE = 32;
+    static final int ENTRY_SHARE_OFFSET = 40;
+    static final int ENTRY_SHARE_SIZE = 48;
     /** Ring record header: i32 length, i32 type. */
     static final int RECORD_HEADER = 8;
 

@@ -174,7 +174,7 @@ final class FrameReader implements Runnable {
 
     private void onWrite(int length, int reqId, int rkey, long address) throws IOException {
         Region r = ep.regions().remote(address, rkey, length);
-        if (r == null) {
+        if (r == null || r.readOnly()) {
             log.debug("rejecting WRITE of {} bytes at 0x{} rkey 0x{} from {}", length, Long.toHexString(address),
                     Integer.toHexString(rkey), ep.peerName());
             skip(length); // keep the stream in sync without touching any region

@@ -28,6 +28,11 @@ final class Region {
         this.writerViews = new ByteBuffer[writerViewCount];
     }
 
+    /** Registered from a read-only buffer: a READ source only; a peer's WRITE into it is refused. */
+    boolean readOnly() {
+        return base.isReadOnly();
+    }
+
     int length() {
         return base.capacity();
     }

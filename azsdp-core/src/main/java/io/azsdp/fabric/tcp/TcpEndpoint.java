@@ -177,8 +177,8 @@ final class TcpEndpoint implements Endpoint {
     @Override
     public MemoryRegion register(ByteBuffer buffer) throws IOException {
         Objects.requireNonNull(buffer, "buffer");
-        if (!buffer.isDirect() || buffer.isReadOnly()) {
-            throw new IllegalArgumentException("only writable direct buffers can be registered: " + buffer);
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException("only direct buffers can be registered: " + buffer);
         }
         return regionTable.register(buffer).handle;
     }
@@ -192,6 +192,7 @@ final class TcpEndpoint implements Endpoint {
     public void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException {
         Region r = regionTable.local(region);
         region.checkRange(offset, length);
+        region.checkWritable();
         synchronized (lock) {
             if (!recvOpen || broken) {
                 throw closedException();
@@ -246,6 +247,9 @@ final class TcpEndpoint implements Endpoint {
                               int rkey) throws IOException {
         Region r = regionTable.local(local);
         local.checkRange(offset, length);
+        if (type == Wire.READ_REQ) {
+            local.checkWritable();
+        }
         synchronized (lock) {
             if (!sendOpen || !oneSidedOpen || broken) {
                 throw closedException();

@@ -19,6 +19,7 @@ import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
+import io.azsdp.memory.ShareableMemory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.SplittableRandom;
@@ -75,9 +76,45 @@ class ShmRmaTest {
         }
     }
 
+    /** Remote memory in a shareable buffer: READs copy from a mapping of it, with the same key and bounds checks. */
+    @Test
+    void readsFromShareableMemoryUseAMappingAndAreStillChecked() throws Exception {
+        try (Pair p = pair(options(1024, 4, 8))) {
+            Recorder client = new Recorder();
+            p.client().setHandler(client);
+            p.server().setHandler(new Recorder());
+            p.client().start();
+            p.server().start();
+            ByteBuffer shared = ShareableMemory.allocate(SIZE + 3 * 4096);
+            assertTrue(shared != null, "shareable memory available");
+            ByteBuffer window = shared.slice(4096 + 100, SIZE); // a region that starts inside the buffer
+            fill(window, 0, SIZE, 5);
+            MemoryRegion remote = p.server().register(window);
+            ByteBuffer localBuf = guarded(SIZE, GUARD);
+            MemoryRegion local = p.client().register(inner(localBuf, GUARD));
+            SplittableRandom rnd = new SplittableRandom(9);
+            for (int i = 0; i < 200; i++) {
+                int len = rnd.nextInt(i % 5 == 0 ? SIZE : 8192) + 1;
+                int roff = rnd.nextInt(SIZE - len + 1);
+                int loff = rnd.nextInt(SIZE - len + 1);
+                p.client().postRead(i, local, loff, len, remote.address() + roff, remote.rkey());
+                client.expect(Opcode.READ, i, len, WcStatus.SUCCESS);
+                assertEquals(-1, local.buffer().slice(loff, len).mismatch(window.slice(roff, len)), "READ " + i);
+                fill(local.buffer(), loff, len, 2000 + i);
+            }
+            assertEquals(200, ((ShmEndpoint) p.client()).sharedReads());
+            assertGuards(localBuf);
+
+            byte[] before = snapshot(localBuf);
+            p.client().postRead(999, local, 0, 8192, remote.address() + SIZE - 4096, remote.rkey());
+            client.expect(Opcode.READ, 999, 0, WcStatus.REM_ACCESS_ERR);
+            assertArrayEquals(before, snapshot(localBuf), "a refused READ copies nothing");
+        }
+    }
+
     enum Bad {
         READ_WRONG_KEY, READ_BEYOND_END, READ_STRADDLING_END, READ_BEFORE_START, READ_STALE_KEY, READ_ZERO_KEY,
-        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY;
+        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY, WRITE_READ_ONLY;
 
         boolean read() {
             return name().startsWith("READ");
@@ -99,9 +136,12 @@ class ShmRmaTest {
             ByteBuffer localBuf = guarded(size, GUARD);
             ByteBuffer remoteBuf = guarded(size, GUARD);
             MemoryRegion local = p.client().register(inner(localBuf, GUARD));
-            MemoryRegion remote = p.server().register(inner(remoteBuf, GUARD));
+            ByteBuffer remoteView = inner(remoteBuf, GUARD);
+            fill(remoteView, 0, size, 4);
+            // A read-only registration is writable memory underneath: only the key's access rights refuse the WRITE.
+            MemoryRegion remote = p.server().register(bad == Bad.WRITE_READ_ONLY
+                    ? remoteView.asReadOnlyBuffer() : remoteView);
             fill(local.buffer(), 0, size, 3);
-            fill(remote.buffer(), 0, size, 4);
             byte[] localBefore = snapshot(localBuf);
             byte[] remoteBefore = snapshot(remoteBuf);
             long addr = remote.address();
@@ -114,6 +154,7 @@ class ShmRmaTest {
                 case READ_STRADDLING_END, WRITE_STRADDLING_END -> addr += size - len / 2;
                 case READ_BEFORE_START, WRITE_BEFORE_START -> addr -= 8;
                 case READ_STALE_KEY, WRITE_STALE_KEY -> p.server().deregister(remote);
+                case WRITE_READ_ONLY -> { }
                 default -> throw new AssertionError(bad);
             }
             if (bad.read()) {

@@ -269,6 +269,30 @@ class TcpOneSidedTest {
     }
 
     @Test
+    void readOnlyRegionIsAReadSourceOnly() throws Exception {
+        try (Pair p = new Pair(options(4096))) {
+            Guarded remoteMem = new Guarded(4096, GUARD);
+            fillRandom(remoteMem.window(), 9);
+            MemoryRegion remote = p.server.register(remoteMem.window().asReadOnlyBuffer());
+            MemoryRegion local = p.client.register(ByteBuffer.allocateDirect(8192));
+            MemoryRegion localReadOnly = p.client.register(ByteBuffer.allocateDirect(64).asReadOnlyBuffer());
+            FabricException refused = assertThrows(FabricException.class,
+                    () -> p.client.postRead(9, localReadOnly, 0, 16, remote.address(), remote.rkey()));
+            assertEquals(WcStatus.LOC_PROT_ERR, refused.status());
+            assertThrows(FabricException.class, () -> p.client.postRecv(9, localReadOnly, 0, 16));
+            byte[] before = remoteMem.snapshot();
+
+            p.client.postRead(1, local, 0, 4096, remote.address(), remote.rkey());
+            assertEquals(new Completion(Opcode.READ, 1, 4096, WcStatus.SUCCESS), p.clientEvents.next());
+            assertArrayEquals(bytes(remote.buffer(), 0, 4096), bytes(local.buffer(), 0, 4096));
+
+            p.client.postWrite(2, local, 4096, 16, remote.address(), remote.rkey());
+            assertEquals(new Completion(Opcode.WRITE, 2, 0, WcStatus.REM_ACCESS_ERR), p.clientEvents.next());
+            assertArrayEquals(before, remoteMem.snapshot(), "a read-only region is never written");
+        }
+    }
+
+    @Test
     void keysAreDistinctAcrossRegistrations() throws Exception {
         FabricOptions one = new FabricOptions(4096, 8, 1, 5_000, 5_000);
         try (Pair p = new Pair(one)) {

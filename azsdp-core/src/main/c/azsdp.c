@@ -491,7 +491,30 @@ static int az_covers(const struct az_snap *s, uintptr_t page) {
 
 /* errno-neutral: the handler preserves errno itself, Java callers ignore it. */
 static int az_peer_dead(int32_t peer) {
-    return peer > 0 && kill((pid_t)peer, 0) != 0 && errno == ESRCH;
+    if (peer <= 0)
+        return 0;
+    if (kill((pid_t)peer, 0) != 0)
+        return errno == ESRCH;
+    /* A killed peer stays a zombie until its parent reaps it, and that
+     * parent may be this JVM, whose reaper is a Java thread: a safepoint
+     * held up by the waiter itself would keep it unreaped. So the state
+     * letter after "pid (comm) " counts too (open/read: async-signal-safe). */
+    char path[32], buf[512];
+    int n = 0, i;
+    for (int v = peer, d = 1000000000; d > 0; d /= 10)
+        if (v / d || n || d == 1)
+            buf[n++] = (char)('0' + v / d % 10);
+    memcpy(path, "/proc/", 6);
+    memcpy(path + 6, buf, (size_t)n);
+    memcpy(path + 6 + n, "/stat", 6);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof buf);
+    close(fd);
+    for (i = (int)len - 1; i >= 0 && buf[i] != ')'; i--) {
+    }
+    return i >= 0 && i + 2 < len && (buf[i + 2] == 'Z' || buf[i + 2] == 'X');
 }
 
 /* Is the range complete? *seen gets the word's value for a futex wait (only

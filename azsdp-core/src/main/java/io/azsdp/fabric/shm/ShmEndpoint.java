@@ -525,6 +525,11 @@ final class ShmEndpoint implements Endpoint {
     }
 
     @Override
+    public boolean canPoll() {
+        return thread != null;
+    }
+
+    @Override
     public boolean poll(long spinNanos) {
         if (thread == null || phase != OPEN || !token.tryLock()) {
             return false;
@@ -587,6 +592,7 @@ final class ShmEndpoint implements Endpoint {
      * shutdown. Sleeps are bounded so that a dead peer is noticed within the liveness timeout.
      */
     private void await(boolean forRecv) {
+        token.unlock(); // idle: a waiting application thread may poll meanwhile; receiveLoop takes it back
         long spinStart = System.nanoTime();
         do {
             Thread.onSpinWait();
@@ -597,7 +603,6 @@ final class ShmEndpoint implements Endpoint {
         in.setSleeping(true);
         int seen = in.doorbell();
         if (!ready(forRecv)) {
-            token.unlock(); // a poller may consume while we sleep; receiveLoop takes the token back
             in.await(seen, waitNanos);
         }
         in.setSleeping(false);

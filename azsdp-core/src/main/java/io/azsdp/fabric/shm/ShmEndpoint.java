@@ -624,7 +624,7 @@ final class ShmEndpoint implements Endpoint {
             // An orderly close still wants its messages delivered, so only an abort ends a wait for a receive.
             return !recvs.isEmpty() || (peerState != ShmSegment.STATE_OPEN && peerState != ShmSegment.STATE_CLOSED);
         }
-        return in.hasData() || peerState != ShmSegment.STATE_OPEN;
+        return in.peekData() || peerState != ShmSegment.STATE_OPEN; // without the token: no consumer state
     }
 
     /**

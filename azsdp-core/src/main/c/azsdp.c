@@ -441,6 +441,7 @@ static uint32_t az_seq;
 static int64_t az_faults;
 static int64_t az_wait_ns;
 static int32_t az_waiters;
+static int32_t az_sleepers; /* threads in (or about to enter) FUTEX_WAIT */
 static int64_t az_wait_start[AZ_WAITER_SLOTS];
 /* Fault waits by duration: bucket 0 = resolved while spinning, bucket b >= 1 =
  * waited [2^(b-1), 2^b) ns (the last bucket takes everything longer). */
@@ -665,14 +666,18 @@ static void az_wait_slice(const struct az_snap *s, int64_t slice_ns) {
             return;
         az_pause();
     }
-    if (az_done(s, 1, &v))
-        return;
-    struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
-                          (long)(slice_ns % 1000000000LL)};
-    /* Shared futex: the peer wakes it through its own mapping. EAGAIN (the
-     * word moved), EINTR, ETIMEDOUT, EFAULT (word unmapped after a
-     * concurrent release): all mean "re-check". */
-    syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+    /* Counted before the last check, so that release() either sees us
+     * (and wakes) or we see its RELEASED bit (Dekker, both seq_cst). */
+    AZ_ADD(&az_sleepers, 1);
+    if (!az_done(s, 1, &v)) {
+        struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
+                              (long)(slice_ns % 1000000000LL)};
+        /* Shared futex: the peer wakes it through its own mapping. EAGAIN
+         * (the word moved), EINTR, ETIMEDOUT, EFAULT (word unmapped after a
+         * concurrent release): all mean "re-check". */
+        syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+    }
+    AZ_ADD(&az_sleepers, -1);
 }
 
 /* Blocks until no incomplete ACTIVE range covers page. */
@@ -971,8 +976,10 @@ AZ_JNI(jint, release0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
     while (AZ_GEN(c) == gen && AZ_STATE(c) >= AZ_ACTIVE && !(c & AZ_RELEASED)) {
         if (AZ_CAS(&r->ctl, &c, c | AZ_RELEASED)) {
             /* Wake handler and awaitRange waiters (the word is still mapped:
-             * the caller has not had release() return yet). */
-            syscall(SYS_futex, s.word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+             * the caller has not had release() return yet); a system call
+             * per completed send saved when nobody sleeps. */
+            if (AZ_LD(&az_sleepers) != 0)
+                syscall(SYS_futex, s.word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
             break;
         }
     }

@@ -49,6 +49,8 @@ final class ShmEndpoint implements Endpoint {
     /** How long the progress thread parks while a poller holds the token: bounds how late it resumes after the last
      * successful poll (the poller does not wake it then, expecting to poll again soon). */
     private static final long TOKEN_PARK_NANOS = 250_000;
+    /** A poller yields the CPU once per this much spinning. */
+    private static final long YIELD_EVERY_NANOS = 10_000;
 
     // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
     private static final int OPEN = 0;
@@ -538,6 +540,7 @@ final class ShmEndpoint implements Endpoint {
         boolean handBack = false;
         try {
             long start = System.nanoTime();
+            long nextYield = YIELD_EVERY_NANOS;
             while (phase == OPEN) {
                 int r = pollOnce();
                 if (r > 0) {
@@ -545,10 +548,18 @@ final class ShmEndpoint implements Endpoint {
                     continue; // take whatever else is there too
                 }
                 handBack = r < 0;
-                if (handBack || delivered > 0 || System.nanoTime() - start >= spinNanos) {
+                long spun = System.nanoTime() - start;
+                if (handBack || delivered > 0 || spun >= spinNanos) {
                     break;
                 }
-                Thread.onSpinWait();
+                if (spun < nextYield) {
+                    Thread.onSpinWait();
+                } else {
+                    // Now and then let other threads have this core: on 2 cores the reply may need a thread that
+                    // is queued behind us (the peer's application or progress thread, or our own).
+                    nextYield += YIELD_EVERY_NANOS;
+                    Thread.yield();
+                }
             }
         } finally {
             token.unlock();

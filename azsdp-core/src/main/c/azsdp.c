@@ -441,6 +441,7 @@ static uint32_t az_seq;
 static int64_t az_faults;
 static int64_t az_wait_ns;
 static int32_t az_waiters;
+static int32_t az_sleepers; /* threads in (or about to enter) FUTEX_WAIT */
 static int64_t az_wait_start[AZ_WAITER_SLOTS];
 /* Fault waits by duration: bucket 0 = resolved while spinning, bucket b >= 1 =
  * waited [2^(b-1), 2^b) ns (the last bucket takes everything longer). */
@@ -491,7 +492,30 @@ static int az_covers(const struct az_snap *s, uintptr_t page) {
 
 /* errno-neutral: the handler preserves errno itself, Java callers ignore it. */
 static int az_peer_dead(int32_t peer) {
-    return peer > 0 && kill((pid_t)peer, 0) != 0 && errno == ESRCH;
+    if (peer <= 0)
+        return 0;
+    if (kill((pid_t)peer, 0) != 0)
+        return errno == ESRCH;
+    /* A killed peer stays a zombie until its parent reaps it, and that
+     * parent may be this JVM, whose reaper is a Java thread: a safepoint
+     * held up by the waiter itself would keep it unreaped. So the state
+     * letter after "pid (comm) " counts too (open/read: async-signal-safe). */
+    char path[32], buf[512];
+    int n = 0, i;
+    for (int v = peer, d = 1000000000; d > 0; d /= 10)
+        if (v / d || n || d == 1)
+            buf[n++] = (char)('0' + v / d % 10);
+    memcpy(path, "/proc/", 6);
+    memcpy(path + 6, buf, (size_t)n);
+    memcpy(path + 6 + n, "/stat", 6);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof buf);
+    close(fd);
+    for (i = (int)len - 1; i >= 0 && buf[i] != ')'; i--) {
+    }
+    return i >= 0 && i + 2 < len && (buf[i + 2] == 'Z' || buf[i + 2] == 'X');
 }
 
 /* Is the range complete? *seen gets the word's value for a futex wait (only
@@ -642,14 +666,18 @@ static void az_wait_slice(const struct az_snap *s, int64_t slice_ns) {
             return;
         az_pause();
     }
-    if (az_done(s, 1, &v))
-        return;
-    struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
-                          (long)(slice_ns % 1000000000LL)};
-    /* Shared futex: the peer wakes it through its own mapping. EAGAIN (the
-     * word moved), EINTR, ETIMEDOUT, EFAULT (word unmapped after a
-     * concurrent release): all mean "re-check". */
-    syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+    /* Counted before the last check, so that release() either sees us
+     * (and wakes) or we see its RELEASED bit (Dekker, both seq_cst). */
+    AZ_ADD(&az_sleepers, 1);
+    if (!az_done(s, 1, &v)) {
+        struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
+                              (long)(slice_ns % 1000000000LL)};
+        /* Shared futex: the peer wakes it through its own mapping. EAGAIN
+         * (the word moved), EINTR, ETIMEDOUT, EFAULT (word unmapped after a
+         * concurrent release): all mean "re-check". */
+        syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+    }
+    AZ_ADD(&az_sleepers, -1);
 }
 
 /* Blocks until no incomplete ACTIVE range covers page. */
@@ -948,8 +976,10 @@ AZ_JNI(jint, release0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
     while (AZ_GEN(c) == gen && AZ_STATE(c) >= AZ_ACTIVE && !(c & AZ_RELEASED)) {
         if (AZ_CAS(&r->ctl, &c, c | AZ_RELEASED)) {
             /* Wake handler and awaitRange waiters (the word is still mapped:
-             * the caller has not had release() return yet). */
-            syscall(SYS_futex, s.word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+             * the caller has not had release() return yet); a system call
+             * per completed send saved when nobody sleeps. */
+            if (AZ_LD(&az_sleepers) != 0)
+                syscall(SYS_futex, s.word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
             break;
         }
     }

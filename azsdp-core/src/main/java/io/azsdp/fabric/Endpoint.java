@@ -73,6 +73,11 @@ public interface Endpoint extends Closeable {
         return false;
     }
 
+    /** True when {@link #poll} can deliver anything at all (worth retrying while another thread delivers). */
+    default boolean canPoll() {
+        return false;
+    }
+
     /** True until the endpoint is closed, aborted or broken. */
     boolean isOpen();
 

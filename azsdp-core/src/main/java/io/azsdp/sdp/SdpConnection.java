@@ -1537,13 +1537,20 @@ public final class SdpConnection implements CompletionHandler {
      * it cannot poll (tcp) or its own thread is delivering, because on two cores that thread may need this one's CPU.
      */
     private boolean spinForEvent() {
-        if (spinNanos <= 0 || lock.getHoldCount() != 1) {
+        if (spinNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {
             return false;
         }
         int seen = events;
         lock.unlock();
         try {
-            ep.poll(spinNanos);
+            // The provider's thread may be delivering right now: watch for its signal while retrying.
+            long start = System.nanoTime();
+            long left;
+            while (events == seen && (left = spinNanos - (System.nanoTime() - start)) > 0) {
+                if (!ep.poll(left)) {
+                    Thread.onSpinWait();
+                }
+            }
         } finally {
             lock.lock();
         }

@@ -1,10 +1,11 @@
 package io.azsdp.cli;
 
-import io.azsdp.config.AzSdpConfig;
-import io.azsdp.socket.AzSdpSocket;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
+import io.azsdp.cli.bench.Endpoints;
+import io.azsdp.cli.bench.Payload;
+import io.azsdp.cli.bench.PingPong;
+import io.azsdp.cli.bench.Sender;
+import io.azsdp.cli.bench.Transport;
+import io.azsdp.cli.bench.VerificationException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -29,7 +30,7 @@ final class ClientCommand implements Callable<Integer> {
     MeasureOptions measure;
 
     @Option(names = "--only", split = ",",
-            description = "Run only these transports, e.g. shm/zcopy,javatcp (default: all).")
+            description = "Run only these transports, e.g. shm/zcopy,javatcp/socket (default: all).")
     List<String> only;
 
     @Option(names = "--sizes", split = ",", defaultValue = "1048576,65536",
@@ -39,45 +40,46 @@ final class ClientCommand implements Callable<Integer> {
     @Option(names = "--no-latency", description = "Skip the latency figures.")
     boolean noLatency;
 
-    /** One transport configuration: fabric and mode, or the plain Java TCP baseline. */
-    record Transport(String fabric, String mode) {
-        boolean javaTcp() {
-            return fabric.equals("javatcp");
-        }
-
-        String key() {
-            return javaTcp() ? fabric : fabric + "/" + mode;
-        }
-    }
-
     static final List<Transport> BW = List.of(new Transport("shm", "bcopy"), new Transport("shm", "zcopy"),
             new Transport("shm", "azsdp"), new Transport("shm", "azsdp-copy"), new Transport("tcp", "bcopy"),
-            new Transport("tcp", "auto"), new Transport("tcp", "azsdp"), new Transport("javatcp", "-"));
+            new Transport("tcp", "auto"), new Transport("tcp", "azsdp"), new Transport("javatcp", "socket"));
     static final List<Transport> LAT = List.of(new Transport("shm", "bcopy"), new Transport("tcp", "bcopy"),
-            new Transport("javatcp", "-"));
+            new Transport("javatcp", "socket"));
 
     @Override
     public Integer call() throws Exception {
         StallWatchdog.start();
+        Endpoints server = new Endpoints(host, port, javaPort, 0);
         List<String> failures = new ArrayList<>();
         for (int size : sizes) {
             for (Transport t : BW) {
-                if (only != null && !only.contains(t.key())) {
+                if (only != null && !only.contains(t.label())) {
                     continue;
                 }
-                try (Link link = Link.of(open(t))) {
-                    PerfSession.bandwidth(link, size, Math.max(1, (64L << 20) / size)); // warm-up
-                    report(t, size, PerfSession.bandwidth(link, size, Math.max(1, measure.bytes / size)), failures);
+                try (Link link = t.open(server)) {
+                    Payload p = new Payload(link, size, 1, false);
+                    new Sender(link, p, Math.max(1, (64L << 20) / size)).stream(0); // warm-up
+                    Sender s = new Sender(link, p, Math.max(1, measure.bytes / size));
+                    try {
+                        report(t, "bw", size, s.bytes() / (double) s.stream(0), "GB/s", true, failures);
+                    } catch (VerificationException e) {
+                        report(t, "bw", size, Double.NaN, "GB/s", false, failures);
+                    }
                 }
             }
         }
         for (Transport t : LAT) {
-            if (noLatency || (only != null && !only.contains(t.key()))) {
+            if (noLatency || (only != null && !only.contains(t.label()))) {
                 continue;
             }
-            try (Link link = Link.of(open(t))) {
-                PerfSession.latency(link, 64, Math.max(1000, measure.iterations / 4)); // warm-up
-                report(t, 64, PerfSession.latency(link, 64, measure.iterations), failures);
+            try (Link link = t.open(server)) {
+                PingPong.run(link, 64, Math.max(1000, measure.iterations / 4)); // warm-up
+                try {
+                    double p50 = PingPong.run(link, 64, measure.iterations).getValueAtPercentile(50) / 1000.0;
+                    report(t, "rtt_p50", 64, p50, "us", true, failures);
+                } catch (VerificationException e) {
+                    report(t, "rtt_p50", 64, Double.NaN, "us", false, failures);
+                }
             }
         }
         if (!failures.isEmpty()) {
@@ -87,25 +89,13 @@ final class ClientCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Socket open(Transport t) throws IOException {
-        if (t.javaTcp()) {
-            return new Socket(host, javaPort);
-        }
-        // "azsdp-copy": asynchronous mode with staging copies instead of page protection
-        boolean copy = t.mode().endsWith("-copy");
-        AzSdpSocket s = new AzSdpSocket(AzSdpConfig.global().with(AzSdpConfig.FABRIC, t.fabric())
-                .with(AzSdpConfig.MODE, copy ? "azsdp" : t.mode())
-                .with(AzSdpConfig.PROTECTION, copy ? "copy" : "mprotect"));
-        s.connect(new InetSocketAddress(host, port), 10_000);
-        return s;
-    }
-
-    private static void report(Transport t, int size, PerfSession.Figure f, List<String> failures) {
+    private static void report(Transport t, String name, int size, double value, String unit, boolean verified,
+                               List<String> failures) {
         System.out.printf(Locale.ROOT, "RESULT name=%s fabric=%s mode=%s size=%d value=%.3f unit=%s verified=%b%n",
-                f.name(), t.fabric(), t.mode(), size, f.value(), f.unit(), f.verified());
+                name, t.fabric(), t.mode(), size, value, unit, verified);
         System.out.flush();
-        if (!f.verified()) {
-            failures.add(t + " " + f.name() + " size " + size);
+        if (!verified) {
+            failures.add(t.label() + " " + name + " size " + size);
         }
     }
 }

@@ -1,9 +1,6 @@
 package io.azsdp.cli;
 
 import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -14,7 +11,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * The main demo: a server JVM and a client JVM on this host move data over the shm fabric (BCopy and ZCopy), over the
@@ -23,7 +19,6 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Start a server JVM and a client JVM, compare AZ-SDP fabrics and modes with plain Java TCP.")
 final class DemoCommand implements Callable<Integer> {
-    private static final Pattern READY = Pattern.compile("READY azsdp=(\\d+) javatcp=(\\d+)");
     private static final Pattern RESULT = Pattern.compile(
             "RESULT name=(\\S+) fabric=(\\S+) mode=(\\S+) size=(\\d+) value=(\\S+) unit=(\\S+) verified=(\\S+)");
 
@@ -32,21 +27,17 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Process server = spawn("server");
+        Process server = Jvm.spawn("server");
         try {
-            BufferedReader sout = reader(server);
-            String line = sout.readLine();
-            Matcher m = line == null ? null : READY.matcher(line);
-            if (m == null || !m.find()) {
-                System.err.println("server JVM did not start: " + line);
-                return 1;
-            }
-            System.out.println("server JVM pid " + server.pid() + ": " + line);
-            Process client = spawn("client", "--port", m.group(1), "--javatcp-port", m.group(2),
-                    "--bytes", Long.toString(measure.bytes), "--iterations", Integer.toString(measure.iterations));
+            int[] ports = Jvm.awaitReady(server, Jvm.reader(server));
+            System.out.println("server JVM pid " + server.pid() + ": azsdp port " + ports[0] + ", javatcp port "
+                    + ports[1]);
+            Process client = Jvm.spawn("client", "--port", Integer.toString(ports[0]), "--javatcp-port",
+                    Integer.toString(ports[1]), "--bytes", Long.toString(measure.bytes), "--iterations",
+                    Integer.toString(measure.iterations));
             System.out.println("client JVM pid " + client.pid() + ": measuring...");
             List<String[]> rows = new ArrayList<>();
-            BufferedReader cout = reader(client);
+            BufferedReader cout = Jvm.reader(client);
             for (String l; (l = cout.readLine()) != null; ) {
                 Matcher r = RESULT.matcher(l);
                 if (r.find()) {
@@ -64,26 +55,6 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    private static Process spawn(String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("-Xmx1g");
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        for (String k : System.getProperties().stringPropertyNames()) {
-            if (k.startsWith("azsdp.")) {
-                cmd.add("-D" + k + "=" + System.getProperty(k));
-            }
-        }
-        cmd.add(Main.class.getName());
-        cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    }
-
-    private static BufferedReader reader(Process p) {
-        return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-    }
-
     private static void printTable(List<String[]> rows) {
         System.out.println();
         System.out.printf("%-8s %-8s %-10s %10s %12s %-5s %s%n", "test", "fabric", "mode", "size", "value", "unit",
@@ -93,7 +64,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "%-8s %-8s %-10s %10s %12s %-5s %s%n", (Object[]) r);
             byKey.put(r[0] + "/" + r[1] + "/" + r[2] + "/" + r[3], Double.parseDouble(r[4]));
         }
-        Double javaTcp = byKey.get("bw/javatcp/-/1048576");
+        Double javaTcp = byKey.get("bw/javatcp/socket/1048576");
         if (javaTcp != null) {
             System.out.println();
             for (String k : new String[] {"bw/shm/azsdp/1048576", "bw/shm/azsdp-copy/1048576", "bw/shm/zcopy/1048576",

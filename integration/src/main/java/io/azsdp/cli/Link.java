@@ -8,35 +8,55 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 
 /**
  * One benchmark connection. Each transport gets the buffers it is best with: AZ-SDP direct buffers through its channel
- * (zero copy capable), plain Java sockets heap arrays through their streams (what their users write).
+ * (zero copy capable), plain Java sockets heap arrays through their streams (what their users write), NIO socket
+ * channels direct buffers (no copy into a temporary direct buffer inside the JDK).
  */
-abstract class Link implements AutoCloseable {
+public abstract class Link implements AutoCloseable {
     final Socket socket;
 
     Link(Socket socket) {
         this.socket = socket;
     }
 
-    static Link of(Socket s) throws IOException {
+    public static Link of(Socket s) throws IOException {
         return s instanceof AzSdpSocket a ? new Sdp(a) : new JavaTcp(s);
     }
 
-    abstract ByteBuffer allocate(int size);
+    public static Link of(SocketChannel ch) throws IOException {
+        return new Nio(ch);
+    }
+
+    public abstract ByteBuffer allocate(int size);
 
     /** Reads at least one byte into dst; -1 at end of stream. */
-    abstract int read(ByteBuffer dst) throws IOException;
+    public abstract int read(ByteBuffer dst) throws IOException;
 
     /** Writes all remaining bytes of src. */
-    abstract void write(ByteBuffer src) throws IOException;
+    public abstract void write(ByteBuffer src) throws IOException;
 
-    void readFully(ByteBuffer dst) throws IOException {
+    public void readFully(ByteBuffer dst) throws IOException {
         while (dst.hasRemaining()) {
             if (read(dst) < 0) {
                 throw new EOFException("peer closed with " + dst.remaining() + " bytes missing");
             }
+        }
+    }
+
+    /** Abortive close (reset): unblocks this side's readers and writers and tells the peer at once. */
+    public void abort() {
+        try {
+            socket.setSoLinger(true, 0);
+        } catch (IOException ignored) {
+            // already closed: closing below is all that is left
+        }
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // nothing more to release
         }
     }
 
@@ -54,17 +74,17 @@ abstract class Link implements AutoCloseable {
         }
 
         @Override
-        ByteBuffer allocate(int size) {
+        public ByteBuffer allocate(int size) {
             return io.azsdp.AzSdp.allocate(size); // page-aligned: AZ-SDP protects whole pages, nothing to copy
         }
 
         @Override
-        int read(ByteBuffer dst) throws IOException {
+        public int read(ByteBuffer dst) throws IOException {
             return ch.read(dst);
         }
 
         @Override
-        void write(ByteBuffer src) throws IOException {
+        public void write(ByteBuffer src) throws IOException {
             ch.write(src);
         }
     }
@@ -81,12 +101,12 @@ abstract class Link implements AutoCloseable {
         }
 
         @Override
-        ByteBuffer allocate(int size) {
+        public ByteBuffer allocate(int size) {
             return ByteBuffer.allocate(size);
         }
 
         @Override
-        int read(ByteBuffer dst) throws IOException {
+        public int read(ByteBuffer dst) throws IOException {
             int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
             if (n > 0) {
                 dst.position(dst.position() + n);
@@ -95,9 +115,37 @@ abstract class Link implements AutoCloseable {
         }
 
         @Override
-        void write(ByteBuffer src) throws IOException {
+        public void write(ByteBuffer src) throws IOException {
             out.write(src.array(), src.arrayOffset() + src.position(), src.remaining());
             src.position(src.limit());
+        }
+    }
+
+    private static final class Nio extends Link {
+        private final SocketChannel ch;
+
+        Nio(SocketChannel ch) throws IOException {
+            super(ch.socket());
+            this.ch = ch;
+            ch.configureBlocking(true);
+            ch.socket().setTcpNoDelay(true);
+        }
+
+        @Override
+        public ByteBuffer allocate(int size) {
+            return ByteBuffer.allocateDirect(size);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            return ch.read(dst);
+        }
+
+        @Override
+        public void write(ByteBuffer src) throws IOException {
+            while (src.hasRemaining()) {
+                ch.write(src);
+            }
         }
     }
 }

@@ -1,31 +1,36 @@
 package io.azsdp.cli;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.zip.CRC32C;
-import org.HdrHistogram.Histogram;
 
 /**
- * The benchmark wire protocol, both sides. A client sends a 20-byte request (magic, test, message size, count); for
- * {@code bw} the server reads size*count bytes, checksums every byte and answers with (bytes, CRC32C); for {@code lat}
- * it echoes count messages.
+ * The benchmark wire protocol, server side. A client sends a {@value #REQUEST}-byte request (magic, test, message
+ * size, count). {@code bw}: the server reads size*count bytes, checksums every byte and answers (bytes, CRC32C).
+ * {@code lat}: it echoes count messages. {@code bibw}: it reads like {@code bw} while a second thread writes count
+ * messages of its own, then answers (bytes read, their CRC32C, CRC32C of what it wrote).
  */
-final class PerfSession {
-    static final int MAGIC = 0x415A5046;
-    static final int TEST_BW = 1;
-    static final int TEST_LAT = 2;
-
-    /** One measured figure. */
-    record Figure(String name, double value, String unit, boolean verified) {
-    }
+public final class PerfSession {
+    public static final int MAGIC = 0x415A5046;
+    public static final int REQUEST = 20;
+    public static final int TEST_BW = 1;
+    public static final int TEST_LAT = 2;
+    public static final int TEST_BIBW = 3;
+    /** Bytes of the answer to TEST_BW / TEST_BIBW. */
+    public static final int BW_REPLY = 16;
+    public static final int BIBW_REPLY = 24;
+    /** The sink reads at least this much per call, as a stream receiver does, whatever the sender's message size. */
+    private static final int SINK_READ = 64 << 10;
 
     private PerfSession() {
     }
 
     /** Server side: answers requests until the client closes. */
     static void serve(Link link) throws IOException {
-        ByteBuffer hdr = link.allocate(20);
+        ByteBuffer hdr = link.allocate(REQUEST);
         while (true) {
             hdr.clear();
             while (hdr.hasRemaining()) {
@@ -44,7 +49,10 @@ final class PerfSession {
                 throw new IOException("bad request: size " + size + ", count " + count);
             }
             if (test == TEST_BW) {
-                sink(link, size, size * count);
+                long crc = sink(link, size, size * count);
+                link.write(link.allocate(BW_REPLY).putLong(size * count).putLong(crc).flip());
+            } else if (test == TEST_BIBW) {
+                both(link, size, count);
             } else if (test == TEST_LAT) {
                 echo(link, size, count);
             } else {
@@ -53,12 +61,13 @@ final class PerfSession {
         }
     }
 
-    private static void sink(Link link, int size, long total) throws IOException {
-        ByteBuffer buf = link.allocate(size);
+    /** Reads {@code total} bytes; their CRC32C. */
+    public static long sink(Link link, int size, long total) throws IOException {
+        ByteBuffer buf = link.allocate(Math.max(size, SINK_READ));
         CRC32C crc = new CRC32C();
         long left = total;
         while (left > 0) {
-            buf.clear().limit((int) Math.min(left, size));
+            buf.clear().limit((int) Math.min(left, buf.capacity()));
             int n = link.read(buf);
             if (n < 0) {
                 throw new IOException("client closed with " + left + " bytes missing");
@@ -67,9 +76,42 @@ final class PerfSession {
             crc.update(buf);
             left -= n;
         }
-        ByteBuffer reply = link.allocate(16);
-        reply.putLong(total).putLong(crc.getValue()).flip();
-        link.write(reply);
+        return crc.getValue();
+    }
+
+    private static void both(Link link, int size, long count) throws IOException {
+        ByteBuffer out = link.allocate(size);
+        byte[] random = new byte[size];
+        ThreadLocalRandom.current().nextBytes(random);
+        out.put(random).flip();
+        CRC32C sent = new CRC32C();
+        for (long i = 0; i < count; i++) {
+            sent.update(random);
+        }
+        AtomicReference<IOException> failure = new AtomicReference<>();
+        Thread writer = new Thread(() -> {
+            try {
+                for (long i = 0; i < count; i++) {
+                    out.rewind();
+                    link.write(out);
+                }
+            } catch (IOException e) {
+                failure.set(e);
+            }
+        }, "bench-bibw-writer");
+        writer.setDaemon(true);
+        writer.start();
+        long crc = sink(link, size, size * count);
+        try {
+            writer.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while the bibw writer ran");
+        }
+        if (failure.get() != null) {
+            throw failure.get();
+        }
+        link.write(link.allocate(BIBW_REPLY).putLong(size * count).putLong(crc).putLong(sent.getValue()).flip());
     }
 
     private static void echo(Link link, int size, long count) throws IOException {
@@ -82,59 +124,8 @@ final class PerfSession {
         }
     }
 
-    private static void request(Link link, int test, int size, long count) throws IOException {
-        ByteBuffer hdr = link.allocate(20);
-        hdr.putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip();
-        link.write(hdr);
-    }
-
-    /** Client side: streams {@code count} messages of {@code size} bytes; GB/s, verified by the server's CRC. */
-    static Figure bandwidth(Link link, int size, long count) throws IOException {
-        ByteBuffer buf = link.allocate(size);
-        byte[] random = new byte[size];
-        ThreadLocalRandom.current().nextBytes(random);
-        buf.put(random).flip();
-        CRC32C expected = new CRC32C();
-        for (long i = 0; i < count; i++) {
-            expected.update(random, 0, size);
-        }
-        request(link, TEST_BW, size, count);
-        long t0 = System.nanoTime();
-        for (long i = 0; i < count; i++) {
-            buf.rewind();
-            link.write(buf);
-        }
-        ByteBuffer reply = link.allocate(16);
-        link.readFully(reply);
-        long t1 = System.nanoTime();
-        reply.flip();
-        long bytes = reply.getLong();
-        long crc = reply.getLong();
-        boolean ok = bytes == size * count && crc == expected.getValue();
-        return new Figure("bw", (double) size * count / (t1 - t0), "GB/s", ok);
-    }
-
-    /** Client side: ping-pong; median round trip in microseconds, every echo compared. */
-    static Figure latency(Link link, int size, int iterations) throws IOException {
-        ByteBuffer out = link.allocate(size);
-        ByteBuffer in = link.allocate(size);
-        byte[] random = new byte[size];
-        ThreadLocalRandom.current().nextBytes(random);
-        out.put(random).flip();
-        Histogram h = new Histogram(3);
-        boolean ok = true;
-        request(link, TEST_LAT, size, iterations);
-        for (int i = 0; i < iterations; i++) {
-            out.rewind();
-            in.clear();
-            long t0 = System.nanoTime();
-            link.write(out);
-            link.readFully(in);
-            h.recordValue(System.nanoTime() - t0);
-            in.flip();
-            out.rewind();
-            ok &= in.equals(out);
-        }
-        return new Figure("rtt_p50", h.getValueAtPercentile(50) / 1000.0, "us", ok);
+    /** Client side: asks the server for one test. */
+    public static void request(Link link, int test, int size, long count) throws IOException {
+        link.write(link.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip());
     }
 }

@@ -12,7 +12,8 @@ import java.util.Map;
  * Receiver of the AZ-SDP semantics tests, run in its own JVM by {@link PeerMain} ({@code pattern-sink}): accepts one
  * connection and reads frames {@code [int index][int length][payload]}, checking every payload byte against
  * {@link #pattern}. Prints {@code VERIFIED messages=N bytes=B} or {@code MISMATCH index=I offset=O}. With
- * {@code stall=true} it accepts and never reads, so the sender's adverts stay outstanding.
+ * {@code stall=true} it accepts and never reads, so the sender's adverts stay outstanding; with {@code dieAfterMs=N}
+ * too it then dies abruptly N ms later.
  */
 final class PatternSink {
     private PatternSink() {
@@ -36,7 +37,9 @@ final class PatternSink {
             try (Socket s = server.accept()) {
                 if (Boolean.parseBoolean(opt.getOrDefault("stall", "false"))) {
                     PeerMain.say("STALLING");
-                    Thread.sleep(Long.MAX_VALUE);
+                    long dieAfter = Long.parseLong(opt.getOrDefault("dieAfterMs", "-1"));
+                    Thread.sleep(dieAfter < 0 ? Long.MAX_VALUE : dieAfter);
+                    Runtime.getRuntime().halt(137); // as if killed: no close, nothing flushed
                 }
                 DataInputStream in = new DataInputStream(s.getInputStream());
                 byte[] buf = new byte[4 << 20];

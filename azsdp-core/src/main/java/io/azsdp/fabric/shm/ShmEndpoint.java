@@ -49,6 +49,8 @@ final class ShmEndpoint implements Endpoint {
     /** How long the progress thread parks while a poller holds the token: bounds how late it resumes after the last
      * successful poll (the poller does not wake it then, expecting to poll again soon). */
     private static final long TOKEN_PARK_NANOS = 250_000;
+    /** A poller yields the CPU once per this much spinning. */
+    private static final long YIELD_EVERY_NANOS = 10_000;
 
     // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
     private static final int OPEN = 0;
@@ -525,6 +527,11 @@ final class ShmEndpoint implements Endpoint {
     }
 
     @Override
+    public boolean canPoll() {
+        return thread != null;
+    }
+
+    @Override
     public boolean poll(long spinNanos) {
         if (thread == null || phase != OPEN || !token.tryLock()) {
             return false;
@@ -533,6 +540,7 @@ final class ShmEndpoint implements Endpoint {
         boolean handBack = false;
         try {
             long start = System.nanoTime();
+            long nextYield = YIELD_EVERY_NANOS;
             while (phase == OPEN) {
                 int r = pollOnce();
                 if (r > 0) {
@@ -540,10 +548,18 @@ final class ShmEndpoint implements Endpoint {
                     continue; // take whatever else is there too
                 }
                 handBack = r < 0;
-                if (handBack || delivered > 0 || System.nanoTime() - start >= spinNanos) {
+                long spun = System.nanoTime() - start;
+                if (handBack || delivered > 0 || spun >= spinNanos) {
                     break;
                 }
-                Thread.onSpinWait();
+                if (spun < nextYield) {
+                    Thread.onSpinWait();
+                } else {
+                    // Now and then let other threads have this core: on 2 cores the reply may need a thread that
+                    // is queued behind us (the peer's application or progress thread, or our own).
+                    nextYield += YIELD_EVERY_NANOS;
+                    Thread.yield();
+                }
             }
         } finally {
             token.unlock();
@@ -587,6 +603,7 @@ final class ShmEndpoint implements Endpoint {
      * shutdown. Sleeps are bounded so that a dead peer is noticed within the liveness timeout.
      */
     private void await(boolean forRecv) {
+        token.unlock(); // idle: a waiting application thread may poll meanwhile; receiveLoop takes it back
         long spinStart = System.nanoTime();
         do {
             Thread.onSpinWait();
@@ -597,7 +614,6 @@ final class ShmEndpoint implements Endpoint {
         in.setSleeping(true);
         int seen = in.doorbell();
         if (!ready(forRecv)) {
-            token.unlock(); // a poller may consume while we sleep; receiveLoop takes the token back
             in.await(seen, waitNanos);
         }
         in.setSleeping(false);
@@ -619,7 +635,7 @@ final class ShmEndpoint implements Endpoint {
             // An orderly close still wants its messages delivered, so only an abort ends a wait for a receive.
             return !recvs.isEmpty() || (peerState != ShmSegment.STATE_OPEN && peerState != ShmSegment.STATE_CLOSED);
         }
-        return in.hasData() || peerState != ShmSegment.STATE_OPEN;
+        return in.peekData() || peerState != ShmSegment.STATE_OPEN; // without the token: no consumer state
     }
 
     /**

@@ -117,7 +117,15 @@ final class ShmRing {
 
     // ------------------------------------------------------------------ consumer
 
-    /** True when a record (possibly a pad) is published; refreshes the cached tail. */
+    /**
+     * True when a record (possibly a pad) is published, from the shared head and tail only: no consumer state is read
+     * or written, so a thread that is not the current consumer may ask (a hint: the consumer may take it first).
+     */
+    boolean peekData() {
+        return (long) LONG.getAcquire(buf, headOff) != (long) LONG.getAcquire(buf, tailOff);
+    }
+
+    /** True when a record (possibly a pad) is published; refreshes the cached tail. Consumer only. */
     boolean hasData() {
         if (head != cachedTail) {
             return true;

@@ -33,14 +33,20 @@ class ShmRmaTest {
     private static final int SIZE = 1 << 20;
     private static final int GUARD = 4096;
 
+    /** Starts both endpoints with recording handlers; returns the client's. */
+    private static Recorder start(Pair p) {
+        Recorder client = new Recorder();
+        p.client().setHandler(client);
+        p.server().setHandler(new Recorder());
+        p.client().start();
+        p.server().start();
+        return client;
+    }
+
     @Test
     void randomReadsAndWritesMoveExactBytes() throws Exception {
         try (Pair p = pair(options(1024, 4, 8))) {
-            Recorder client = new Recorder();
-            p.client().setHandler(client);
-            p.server().setHandler(new Recorder());
-            p.client().start();
-            p.server().start();
+            Recorder client = start(p);
             ByteBuffer localBuf = guarded(SIZE, GUARD);
             ByteBuffer remoteBuf = guarded(SIZE, GUARD);
             MemoryRegion local = p.client().register(inner(localBuf, GUARD));
@@ -80,11 +86,7 @@ class ShmRmaTest {
     @Test
     void readsFromShareableMemoryUseAMappingAndAreStillChecked() throws Exception {
         try (Pair p = pair(options(1024, 4, 8))) {
-            Recorder client = new Recorder();
-            p.client().setHandler(client);
-            p.server().setHandler(new Recorder());
-            p.client().start();
-            p.server().start();
+            Recorder client = start(p);
             ByteBuffer shared = ShareableMemory.allocate(SIZE + 3 * 4096);
             assertTrue(shared != null, "shareable memory available");
             ByteBuffer window = shared.slice(4096 + 100, SIZE); // a region that starts inside the buffer

@@ -28,6 +28,8 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 
 @Timeout(60)
@@ -37,11 +39,16 @@ class ShmSendRecvTest {
      * Credit-controlled stream of random sizes (0..max) through a small ring: thousands of wrap-arounds, every byte
      * checked, order checked by content and wrId, receives reposted from the completion handler.
      */
-    @Test
-    void manyRandomMessagesInOrderWithWrapAround() throws Exception {
+    /**
+     * With {@code pollers}, two more threads poll the server's ring throughout, as waiting application threads do: the
+     * progress thread and they take turns as its consumer, and every message must still arrive once, in order, intact.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void manyRandomMessagesInOrderWithWrapAround(boolean pollers) throws Exception {
         int max = 4096;
         int credits = 8;
-        int count = 30_000;
+        int count = pollers ? 200_000 : 30_000;
         try (Pair p = pair(options(max, credits, 4))) {
             ByteBuffer rxBuf = ByteBuffer.allocateDirect(credits * max);
             MemoryRegion rx = p.server().register(rxBuf);
@@ -102,12 +109,26 @@ class ShmSendRecvTest {
                 }
             });
             p.client().start();
+            Thread[] polling = new Thread[pollers ? 2 : 0];
+            for (int t = 0; t < polling.length; t++) {
+                polling[t] = new Thread(() -> {
+                    while (done.getCount() > 0) {
+                        if (!server.poll(20_000)) {
+                            Thread.yield();
+                        }
+                    }
+                }, "poller-" + t);
+                polling[t].start();
+            }
             for (int i = 0; i < count && failure.get() == null; i++) {
                 assertTrue(permits.tryAcquire(10, TimeUnit.SECONDS), "credit for message " + i);
                 fill(txBuf, 0, lengths[i], i);
                 p.client().postSend(i, tx, 0, lengths[i]); // the buffer is reusable at once: SEND copies
             }
             assertTrue(done.await(30, TimeUnit.SECONDS));
+            for (Thread t : polling) {
+                t.join(5_000);
+            }
             assertNull(failure.get());
             assertEquals(count - 1, lastSend[0]);
         }

@@ -1,0 +1,53 @@
+package io.azsdp.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Child JVMs running this command line (same class path, same {@code azsdp.*} system properties). */
+public final class Jvm {
+    private static final Pattern READY = Pattern.compile("READY azsdp=(\\d+) javatcp=(\\d+) nio=(\\d+)");
+
+    private Jvm() {
+    }
+
+    /** Starts {@code azsdp args} in a new JVM; its stderr goes to ours. */
+    public static Process spawn(String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Xmx1g");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        for (String k : System.getProperties().stringPropertyNames()) {
+            if (k.startsWith("azsdp.")) {
+                cmd.add("-D" + k + "=" + System.getProperty(k));
+            }
+        }
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    public static BufferedReader reader(Process p) {
+        return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Reads a spawned {@code server}'s first line: its ports (AZ-SDP, plain Java TCP, NIO).
+     *
+     * @throws IOException when the server did not start
+     */
+    public static int[] awaitReady(Process server, BufferedReader out) throws IOException {
+        String line = out.readLine();
+        Matcher m = line == null ? null : READY.matcher(line);
+        if (m == null || !m.find()) {
+            throw new IOException("server JVM (pid " + server.pid() + ") did not start: " + line);
+        }
+        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3))};
+    }
+}

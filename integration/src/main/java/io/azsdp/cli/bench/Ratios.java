@@ -1,0 +1,81 @@
+package io.azsdp.cli.bench;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The ratios the project tracks (issues 2 to 4): asynchronous against synchronous zero copy (streaming at 16-256 KiB,
+ * with overlapped computation, over 8 connections), shm AZ-SDP against plain Java TCP at 1 MiB, and the tcp fabric
+ * against plain Java TCP at 64 KiB and above. Only ratios whose two figures were both measured are listed.
+ */
+final class Ratios {
+    private static final List<Integer> ASYNC_SIZES = List.of(16 << 10, 64 << 10, 256 << 10);
+
+    /** One ratio: what it compares and its value (numerator / denominator). */
+    record Ratio(String what, double value) {
+        List<String> cells() {
+            return List.of(what, String.format(Locale.ROOT, "%.2fx", value));
+        }
+    }
+
+    private final Map<String, Double> values = new HashMap<>();
+    private final List<Ratio> out = new ArrayList<>();
+
+    private Ratios(List<Figure> figures) {
+        for (Figure f : figures) {
+            if (f.ok()) {
+                values.put(key(f.test(), f.series(), f.size(), f.conns()), f.value());
+            }
+        }
+    }
+
+    static List<Ratio> of(List<Figure> figures, int multiconnSize) {
+        Ratios r = new Ratios(figures);
+        for (String fabric : List.of("shm", "tcp")) {
+            for (int size : ASYNC_SIZES) {
+                r.add("bw", fabric + "/azsdp", fabric + "/zcopy", size, 1);
+            }
+            for (Figure f : figures) {
+                if (f.test().equals("overlap") && f.series().equals(fabric + "/azsdp")) {
+                    r.add("overlap", f.series(), fabric + "/zcopy", f.size(), 1);
+                }
+            }
+            r.add("multiconn", fabric + "/azsdp", fabric + "/zcopy", multiconnSize, 8);
+        }
+        for (String baseline : Transport.JAVA_MODES) {
+            r.add("bw", "shm/azsdp", Transport.JAVATCP + "/" + baseline, 1 << 20, 1);
+        }
+        for (String mode : Transport.SDP_MODES) {
+            double min = Double.NaN;
+            for (Figure f : figures) {
+                if (f.test().equals("bw") && f.series().equals("tcp/" + mode) && f.size() >= 64 << 10) {
+                    double v = r.add("bw", f.series(), "javatcp/socket", f.size(), 1);
+                    min = Double.isNaN(min) || v < min ? v : min;
+                }
+            }
+            if (!Double.isNaN(min)) {
+                r.out.add(new Ratio("bw tcp/" + mode + " / javatcp/socket, min over sizes >= 64K", min));
+            }
+        }
+        return r.out;
+    }
+
+    /** Adds a / b when both were measured; returns it (NaN when not). */
+    private double add(String test, String a, String b, int size, int conns) {
+        Double x = values.get(key(test, a, size, conns));
+        Double y = values.get(key(test, b, size, conns));
+        if (x == null || y == null) {
+            return Double.NaN;
+        }
+        String where = conns > 1 ? Bytes.human(size) + " x " + conns + " conns" : Bytes.human(size);
+        out.add(new Ratio(test + " " + a + " / " + b + " at " + where, x / y));
+        return x / y;
+    }
+
+    private static String key(String test, String series, int size, int conns) {
+        return test + '|' + series + '|' + size + '|' + conns;
+    }
+}

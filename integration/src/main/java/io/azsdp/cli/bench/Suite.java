@@ -1,0 +1,158 @@
+package io.azsdp.cli.bench;
+
+import io.azsdp.cli.Link;
+import io.azsdp.metrics.AzSdpMetrics;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.HdrHistogram.Histogram;
+
+/**
+ * The bench tests, client side. Sizes are the outer loop and transports the inner one, so that the figures of one
+ * size are measured close together in time (this machine's noise drifts over minutes).
+ */
+final class Suite {
+    /** Messages of the calibration warm-up at most (small messages in zero-copy modes are round trips). */
+    private static final long WARM_MESSAGES = 2000;
+    /** Buffers the application rotates through in {@code reuse_rotate}. */
+    static final int ROTATE = 8;
+
+    private final Plan plan;
+    private final Connections connections;
+    private final FigureRunner runner;
+
+    Suite(Plan plan, Connections connections, FigureRunner runner) {
+        this.plan = plan;
+        this.connections = connections;
+        this.runner = runner;
+    }
+
+    void run() {
+        for (String test : plan.tests()) {
+            switch (test) {
+                case "latency" -> bySize(test, plan.latencySizes(), this::latency);
+                case "bw" -> bySize(test, plan.streamSizes(), (t, size) -> stream(t, size, false));
+                case "bibw" -> bySize(test, plan.streamSizes(), (t, size) -> stream(t, size, true));
+                case "overlap" -> bySize(test, plan.overlapSizes(), this::overlap);
+                case "multiconn" -> multiconn();
+                case "reuse" -> {
+                    bySize("reuse_same", plan.reuseSizes(), (t, size) -> reuse(t, size, 1));
+                    bySize("reuse_rotate", plan.reuseSizes(), (t, size) -> reuse(t, size, ROTATE));
+                }
+            }
+        }
+    }
+
+    /** One figure of a transport and size. */
+    private interface Measure {
+        List<Figure> of(Transport t, int size) throws Exception;
+    }
+
+    private void bySize(String test, List<Integer> sizes, Measure m) {
+        for (int size : sizes) {
+            for (Transport t : plan.transports()) {
+                runner.run(new Figure.Key(test, t, size, 1), () -> m.of(t, size));
+            }
+        }
+    }
+
+    private List<Figure> latency(Transport t, int size) throws IOException {
+        Link link = connections.link(t);
+        PingPong.run(link, size, Math.max(100, plan.iterations() / 4)); // warm-up
+        Histogram h = PingPong.run(link, size, plan.iterations());
+        Figure.Key k = new Figure.Key("latency", t, size, 1);
+        String n = h.getTotalCount() + " round trips";
+        return List.of(Figure.ok(k, "latency", h.getValueAtPercentile(50) / 1e3, "us", n),
+                Figure.ok(k, "latency_p99", h.getValueAtPercentile(99) / 1e3, "us", n),
+                Figure.ok(k, "latency_max", h.getMaxValue() / 1e3, "us", n));
+    }
+
+    private List<Figure> stream(Transport t, int size, boolean both) throws IOException {
+        Sender s = calibrated(t, size, 1, false, both);
+        long nanos = both ? s.both() : s.stream(0);
+        String test = both ? "bibw" : "bw";
+        return List.of(Figure.ok(new Figure.Key(test, t, size, 1), test, (both ? 2.0 : 1.0) * s.bytes() / nanos,
+                "GB/s", Bytes.human(s.bytes()) + (both ? " bytes each way" : " bytes")));
+    }
+
+    /**
+     * Streams with a computation as long as one message's transfer after every write (t_total), between two streams
+     * without computation whose mean is t_comm (the bracket cancels drift of this machine's load): hidden =
+     * (t_comm + t_comp - t_total) / t_comm, 1 when the transfer is entirely overlapped.
+     */
+    private List<Figure> overlap(Transport t, int size) throws IOException {
+        Sender s = calibrated(t, size, 1, false, false);
+        long before = s.stream(0);
+        long perMessage = before / s.count();
+        long total = s.stream(perMessage);
+        long comm = (before + s.stream(0)) / 2;
+        long comp = perMessage * s.count();
+        Figure.Key k = new Figure.Key("overlap", t, size, 1);
+        String note = String.format("t_comm %.1f ms, t_comp %.1f ms, t_total %.1f ms", comm / 1e6, comp / 1e6,
+                total / 1e6);
+        return List.of(Figure.ok(k, "overlap", (double) s.bytes() / total, "GB/s", note),
+                Figure.ok(k, "overlap_hidden", (double) (comm + comp - total) / comm, "fraction", note));
+    }
+
+    /** The application stores into one byte of every page of the next buffer before writing it. */
+    private List<Figure> reuse(Transport t, int size, int buffers) throws IOException {
+        Sender s = calibrated(t, size, buffers, true, false);
+        long faults = AzSdpMetrics.get().getProtectionFaults();
+        long nanos = s.stream(0);
+        faults = AzSdpMetrics.get().getProtectionFaults() - faults;
+        String test = buffers == 1 ? "reuse_same" : "reuse_rotate";
+        return List.of(Figure.ok(new Figure.Key(test, t, size, 1), test, (double) s.bytes() / nanos, "GB/s",
+                buffers + " buffer(s), " + faults + " protection faults"));
+    }
+
+    private void multiconn() {
+        int size = plan.multiconnSize();
+        for (int n : plan.conns()) {
+            for (Transport t : plan.transports()) {
+                Figure.Key k = new Figure.Key("multiconn", t, size, n);
+                runner.run(k, () -> {
+                    List<Link> links = connections.open(t, n);
+                    List<Payload> payloads = new ArrayList<>();
+                    List<Sender> warm = new ArrayList<>();
+                    for (Link l : links) {
+                        payloads.add(new Payload(l, size, 1, false));
+                        warm.add(new Sender(l, payloads.get(payloads.size() - 1), Math.max(1, warmCount(size) / n)));
+                    }
+                    long warmNanos = Sender.parallel(warm);
+                    long each = count(warm.get(0), warmNanos, n);
+                    List<Sender> senders = new ArrayList<>();
+                    for (int i = 0; i < n; i++) {
+                        senders.add(new Sender(links.get(i), payloads.get(i), each));
+                    }
+                    long wall = Sender.parallel(senders);
+                    connections.release(links);
+                    return List.of(Figure.ok(k, "multiconn", (double) n * senders.get(0).bytes() / wall, "GB/s",
+                            n + " x " + Bytes.human(senders.get(0).bytes()) + " bytes"));
+                });
+            }
+        }
+    }
+
+    /** A sender on the kept link of {@code t}, warmed up with the same payload and calibrated. */
+    private Sender calibrated(Transport t, int size, int buffers, boolean stamp, boolean both) throws IOException {
+        Link link = connections.link(t);
+        Payload p = new Payload(link, size, buffers, stamp);
+        Sender warm = new Sender(link, p, warmCount(size));
+        return new Sender(link, p, count(warm, both ? warm.both() : warm.stream(0), 1));
+    }
+
+    private long warmCount(int size) {
+        return Math.max(1, Math.min(WARM_MESSAGES, plan.bytes() / 8 / size));
+    }
+
+    /**
+     * Messages per connection for a figure of about {@code plan.seconds()}, from a warm-up that moved
+     * {@code warm.bytes()} on each of {@code conns} connections in {@code nanos}; within the byte budget.
+     */
+    private long count(Sender warm, long nanos, int conns) {
+        int size = warm.size();
+        double perSecond = (double) warm.bytes() / size * 1e9 / nanos;
+        long timed = Math.max(4, (long) (perSecond * plan.seconds()));
+        return Math.max(1, Math.min(timed, plan.bytes() / conns / size));
+    }
+}

@@ -1,0 +1,97 @@
+package io.azsdp.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.image.BufferedImage;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code azsdp bench} end to end with tiny settings: a client JVM (the command) and the server JVM it spawns, every
+ * test, both AZ-SDP fabrics and both baselines; checks the RESULT lines, the CSV, the JSON, the charts and the summary.
+ */
+class BenchCommandTest {
+    private static final Pattern RESULT = Pattern.compile(
+            "RESULT test=(\\S+) fabric=(\\S+) mode=(\\S+) size=(\\d+) conns=(\\d+) value=(-?\\d+\\.\\d+) unit=(\\S+)");
+
+    @Test
+    void tinyRunWritesVerifiedFiguresAndEveryOutput(@TempDir Path out) throws Exception {
+        MultiJvmTestBase.assumeFabric("shm");
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), "io.azsdp.cli.Main", "bench", "--quick",
+                "--fabrics", "shm,tcp,javatcp", "--modes", "zcopy,azsdp,socket,nio", "--sizes", "4096,65536",
+                "--conns", "1,2", "--bytes", "4194304", "--seconds", "0.02", "--iterations", "200",
+                "--figure-timeout", "20", "--out", out.toString());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        List<String> lines = new ArrayList<>();
+        try (var r = p.inputReader(StandardCharsets.UTF_8)) {
+            for (String l; (l = r.readLine()) != null; ) {
+                System.out.println("[bench] " + l);
+                lines.add(l);
+            }
+        }
+        assertTrue(p.waitFor(90, TimeUnit.SECONDS), "bench did not end");
+        assertEquals(0, p.exitValue(), "bench exit code");
+
+        List<Matcher> results = new ArrayList<>();
+        for (String l : lines) {
+            assertFalse(l.startsWith("FAILED"), l);
+            if (l.startsWith("RESULT")) {
+                Matcher m = RESULT.matcher(l);
+                assertTrue(m.matches(), "malformed: " + l);
+                results.add(m);
+            }
+        }
+        Set<String> tests = new HashSet<>();
+        results.forEach(m -> tests.add(m.group(1)));
+        assertEquals(Set.of("latency", "latency_p99", "latency_max", "bw", "bibw", "overlap", "overlap_hidden",
+                "multiconn", "reuse_same", "reuse_rotate"), tests);
+        // 6 transports (2 AZ-SDP fabrics x 2 modes, 2 baselines), each: per size 3 latency + bw + bibw + 2 overlap
+        // + 2 reuse, and one multiconn per connection count
+        assertEquals(6 * (2 * 9 + 2), results.size());
+
+        List<String> csv = Files.readAllLines(out.resolve("results.csv"));
+        assertEquals("test,fabric,mode,size,conns,value,unit,ok,note", csv.get(0));
+        assertEquals(results.size(), csv.size() - 1);
+        for (String row : csv.subList(1, csv.size())) {
+            String[] c = row.split(",", 9);
+            assertEquals("true", c[7], row);
+            Double.parseDouble(c[5]);
+        }
+
+        JsonNode json = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals(results.size(), json.get("figures").size());
+        for (JsonNode f : json.get("figures")) {
+            assertTrue(f.get("ok").asBoolean(), f.toString());
+            assertTrue(f.get("value").isNumber(), f.toString());
+        }
+        assertTrue(json.get("machine").get("nproc").asInt() > 0);
+
+        for (String chart : List.of("bw", "bibw", "latency", "overlap", "overlap_hidden", "multiconn", "reuse")) {
+            BufferedImage img = ImageIO.read(out.resolve(chart + ".png").toFile());
+            assertNotNull(img, chart + ".png is not an image");
+            assertTrue(img.getWidth() > 100 && img.getHeight() > 100, chart + ".png size");
+        }
+
+        String summary = Files.readString(out.resolve("summary.md"));
+        assertTrue(summary.contains("`bin/azsdp bench --quick"), summary);
+        assertTrue(summary.contains("### Ratios") && summary.contains("shm/azsdp / shm/zcopy at 64K"), summary);
+        assertTrue(summary.contains("CPUs (nproc)"), summary);
+    }
+}

@@ -95,8 +95,8 @@ public final class AzSdpBlockStoreClient extends BlockStoreClient {
     }
 
     /** Reads one block's answer and hands it to the listener. */
-    private void receive(PeerConnection c, String id, BlockFetchingListener listener,
-                                DownloadFileManager files) throws IOException {
+    private void receive(PeerConnection c, String id, BlockFetchingListener listener, DownloadFileManager files)
+            throws IOException {
         AzSdpChannel ch = c.channel();
         byte status = Wire.read(ch, 1).get();
         if (status == Wire.ERROR) {
@@ -113,23 +113,22 @@ public final class AzSdpBlockStoreClient extends BlockStoreClient {
         if (length < 0) {
             throw new ProtocolException("negative block length from " + c.address());
         }
+        ManagedBuffer block;
         if (files != null) {
-            download(c, id, length, listener, files);
+            block = download(ch, length, files);
         } else if (length > Integer.MAX_VALUE) {
             throw new ProtocolException("block " + id + " of " + length + " bytes cannot be held in memory");
         } else {
             ByteBuffer data = ByteBuffer.allocateDirect((int) length);
             Wire.readFully(ch, data);
-            TransportCounters.fetched(length, status == Wire.ZCOPY_DATA);
-            listener.onBlockFetchSuccess(id, new NioManagedBuffer(data.flip()));
-            return;
+            block = new NioManagedBuffer(data.flip());
         }
         TransportCounters.fetched(length, status == Wire.ZCOPY_DATA);
+        listener.onBlockFetchSuccess(id, block);
     }
 
-    /** Streams a block too large for memory into a temporary file Spark cleans up. */
-    private void download(PeerConnection c, String id, long length, BlockFetchingListener listener,
-                                 DownloadFileManager files) throws IOException {
+    /** Streams a block too large for memory into a temporary file that Spark cleans up. */
+    private ManagedBuffer download(AzSdpChannel ch, long length, DownloadFileManager files) throws IOException {
         DownloadFile file = files.createTempFile(transportConf);
         DownloadFileWritableChannel out = file.openForWriting();
         ManagedBuffer result;
@@ -137,7 +136,7 @@ public final class AzSdpBlockStoreClient extends BlockStoreClient {
             ByteBuffer chunk = ByteBuffer.allocateDirect(DOWNLOAD_CHUNK);
             for (long left = length; left > 0; left -= chunk.limit()) {
                 chunk.clear().limit((int) Math.min(chunk.capacity(), left));
-                Wire.readFully(c.channel(), chunk);
+                Wire.readFully(ch, chunk);
                 Wire.writeFully(out, chunk.flip());
             }
             result = out.closeAndRead();
@@ -146,10 +145,10 @@ public final class AzSdpBlockStoreClient extends BlockStoreClient {
             file.delete();
             throw e;
         }
-        listener.onBlockFetchSuccess(id, result);
         if (!files.registerTempFileToClean(file)) {
             file.delete();
         }
+        return result;
     }
 
     private static void fail(String execId, String[] ids, int from, BlockFetchingListener listener, Throwable e) {

@@ -1531,10 +1531,10 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /**
-     * Before a waiter parks, lets it poll the fabric for a few microseconds with the lock released, delivering
+     * Before a waiter parks, lets it poll the fabric for up to {@code spinNanos} with the lock released, delivering
      * completions itself: on a short round trip the event arrives within the spin, and neither the provider's thread
-     * nor this one has to be woken (no context switch at all). The provider bounds the spin and declines at once when
-     * it cannot poll (tcp) or its own thread is delivering, because on two cores that thread may need this one's CPU.
+     * nor this one has to be woken (no context switch at all). Fabrics that cannot be polled (tcp) park at once; while
+     * the provider's own thread is delivering, the waiter retries within its budget and watches for that signal.
      */
     private boolean spinForEvent() {
         if (spinNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {

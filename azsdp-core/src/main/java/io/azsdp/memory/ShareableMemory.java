@@ -3,7 +3,6 @@ package io.azsdp.memory;
 import io.azsdp.nativeio.NativeLib;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
-import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
@@ -54,11 +53,8 @@ public final class ShareableMemory {
 
     /** The shareable buffer that contains [address, address + length), or null. */
     public static Shared find(long address, long length) {
-        Map.Entry<Long, Shared> e = LIVE.floorEntry(address);
-        if (e == null) {
-            return null;
-        }
-        Shared s = e.getValue();
-        return address + length <= s.address() + s.size() ? s : null;
+        Long key = LIVE.floorKey(address); // not floorEntry: that allocates a snapshot entry on every registration
+        Shared s = key == null ? null : LIVE.get(key);
+        return s != null && address + length <= s.address() + s.size() ? s : null;
     }
 }

@@ -8,8 +8,6 @@ import java.util.stream.IntStream;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.scheduler.SparkListener;
-import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
 
@@ -35,17 +33,10 @@ public final class SparkShuffleBench {
         long records = megabytes * 1024 * 1024 / valueBytes;
         boolean ok = true;
         try (JavaSparkContext sc = new JavaSparkContext(new SparkConf().setAppName("AZ-SDP shuffle bench " + label))) {
-            AtomicLong fetchWaitMs = new AtomicLong();
-            AtomicLong remoteBytes = new AtomicLong();
-            sc.sc().addSparkListener(new SparkListener() {
-                @Override
-                public void onTaskEnd(SparkListenerTaskEnd end) {
-                    if (end.taskMetrics() != null) {
-                        fetchWaitMs.addAndGet(end.taskMetrics().shuffleReadMetrics().fetchWaitTime());
-                        remoteBytes.addAndGet(end.taskMetrics().shuffleReadMetrics().remoteBytesRead());
-                    }
-                }
-            });
+            ShuffleReadTotals totals = new ShuffleReadTotals();
+            sc.sc().addSparkListener(totals);
+            AtomicLong fetchWaitMs = totals.fetchWaitMs;
+            AtomicLong remoteBytes = totals.remoteBytes;
             List<Integer> slices = new ArrayList<>();
             IntStream.range(0, partitions).forEach(slices::add);
             JavaPairRDD<Integer, byte[]> data = sc.parallelize(slices, partitions).flatMapToPair(p -> {

@@ -5,15 +5,12 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import java.util.stream.LongStream;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaPairRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.scheduler.SparkListener;
-import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import scala.Tuple2;
 
 /**
@@ -35,15 +32,8 @@ public final class SparkShuffleExample {
         SparkConf conf = new SparkConf().setAppName("AZ-SDP shuffle example");
         boolean ok;
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
-            AtomicLong remoteBytes = new AtomicLong();
-            sc.sc().addSparkListener(new SparkListener() {
-                @Override
-                public void onTaskEnd(SparkListenerTaskEnd end) {
-                    if (end.taskMetrics() != null) {
-                        remoteBytes.addAndGet(end.taskMetrics().shuffleReadMetrics().remoteBytesRead());
-                    }
-                }
-            });
+            ShuffleReadTotals totals = new ShuffleReadTotals();
+            sc.sc().addSparkListener(totals);
             System.out.println("shuffle manager: " + conf.get("spark.shuffle.manager", "sort (Spark's default)"));
 
             List<Integer> slices = new ArrayList<>();
@@ -90,7 +80,7 @@ public final class SparkShuffleExample {
             System.out.printf("sortByKey: %s in %.1f s%n", sortedOk ? "OK" : "WRONG",
                     (System.nanoTime() - start) / 1e9);
 
-            System.out.printf("remote shuffle bytes read (Spark's task metrics): %d%n", remoteBytes.get());
+            System.out.printf("remote shuffle bytes read (Spark's task metrics): %d%n", totals.remoteBytes.get());
             printTransportCounters(sc);
         }
         System.out.println(ok ? "RESULT OK" : "RESULT WRONG");

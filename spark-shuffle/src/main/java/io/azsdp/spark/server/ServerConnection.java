@@ -1,6 +1,5 @@
 package io.azsdp.spark.server;
 
-import io.azsdp.AzSdp;
 import io.azsdp.socket.AzSdpChannel;
 import io.azsdp.socket.AzSdpSocket;
 import io.azsdp.spark.metrics.TransportCounters;
@@ -34,8 +33,7 @@ final class ServerConnection implements Runnable {
     private final ServerSettings settings;
     private final Consumer<ServerConnection> onClose;
     private final ByteBuffer batch = ByteBuffer.allocate(BATCH_BYTES);
-    /** Mappings written by the current request: kept reachable until the peer has read them. */
-    private final List<MappedByteBuffer> sent = new ArrayList<>();
+    private final ByteBuffer frameLength = ByteBuffer.allocate(4);
     private AzSdpChannel ch;
 
     ServerConnection(AzSdpSocket socket, ServerSettings settings, Consumer<ServerConnection> onClose) {
@@ -57,7 +55,7 @@ final class ServerConnection implements Runnable {
             }
             socket.setSoTimeout(0);
             while (serveRequest()) {
-                releaseSent();
+                // each call answers one whole request
             }
         } catch (ProtocolException e) {
             LOG.warn("AZ-SDP shuffle: malformed input from {}: {}", socket.getRemoteSocketAddress(), e.getMessage());
@@ -73,7 +71,7 @@ final class ServerConnection implements Runnable {
 
     /** Reads one request and answers every block in it; false at the client's orderly end of stream. */
     private boolean serveRequest() throws IOException {
-        ByteBuffer len = ByteBuffer.allocate(4);
+        ByteBuffer len = frameLength.clear();
         if (ch.read(len) < 0) {
             return false;
         }
@@ -145,7 +143,11 @@ final class ServerConnection implements Runnable {
         TransportCounters.served(seg.length(), false);
     }
 
-    /** Maps the segment (a file error is answered as the block's error), then writes the mappings themselves. */
+    /**
+     * Maps the segment (a file error is answered as the block's error), then writes the mappings themselves. A
+     * read-only buffer goes zero copy synchronously in every mode (it cannot be protected), so each write returns once
+     * the peer has read the mapping, and the mapping may be dropped.
+     */
     private void writeMapped(FileChannel file, FileSegment seg) throws IOException {
         List<MappedByteBuffer> maps = new ArrayList<>();
         try {
@@ -164,11 +166,12 @@ final class ServerConnection implements Runnable {
         boolean zcopy = settings.zeroCopy() && seg.length() >= settings.mapThreshold();
         batch.put(zcopy ? Wire.ZCOPY_DATA : Wire.DATA).putLong(seg.length());
         flush();
+        // Counted before the write: it returns only after the peer has read the block, and the peer may look at the
+        // counters as soon as it has it (the protocol suite does).
+        TransportCounters.served(seg.length(), true);
         for (MappedByteBuffer m : maps) {
             Wire.writeFully(ch, m);
-            sent.add(m);
         }
-        TransportCounters.served(seg.length(), true);
     }
 
     private void error(String message) throws IOException {
@@ -186,14 +189,6 @@ final class ServerConnection implements Runnable {
             Wire.writeFully(ch, batch);
             batch.clear();
         }
-    }
-
-    /** In azsdp mode a write returns before the peer has read the pages: drop the mappings only once it has. */
-    private void releaseSent() {
-        for (MappedByteBuffer m : sent) {
-            AzSdp.awaitReusable(m);
-        }
-        sent.clear();
     }
 
     /** Best effort: tell the client why its connection is being closed. */

@@ -4,6 +4,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.function.BooleanSupplier;
 
 /**
  * One reliable, connected queue pair (the RC QP of verbs). All posts are non-blocking: they either queue the work
@@ -65,17 +66,31 @@ public interface Endpoint extends Closeable {
 
     /**
      * Lets a thread that is about to wait for a completion deliver incoming work itself, polling for up to
-     * {@code spinNanos}, instead of waiting for the provider's thread to be woken and scheduled. Completions are
+     * {@code maxNanos}, instead of waiting for the provider's thread to be woken and scheduled. Completions are
      * delivered to the handler on the calling thread, which must hold none of the handler's locks. Returns true when it
-     * delivered anything; false at once when the provider has no such fast path or another thread is delivering.
+     * delivered anything; false when the provider has no such fast path, or (spinning providers) at once when another
+     * thread is delivering. A blocking provider ({@link #pollBlocks}) also returns once {@code done} is true: the
+     * caller's event may come from another thread.
      */
-    default boolean poll(long spinNanos) {
+    default boolean poll(long maxNanos, BooleanSupplier done) {
         return false;
     }
 
     /** True when {@link #poll} can deliver anything at all (worth retrying while another thread delivers). */
     default boolean canPoll() {
         return false;
+    }
+
+    /**
+     * True when {@link #poll} waits in the kernel instead of spinning: a waiter may then poll for as long as it would
+     * otherwise wait, and should not retry while another thread delivers.
+     */
+    default boolean pollBlocks() {
+        return false;
+    }
+
+    /** Ends a blocking {@link #poll} early: the state its caller waits on changed without any incoming work. */
+    default void wakePoller() {
     }
 
     /** True until the endpoint is closed, aborted or broken. */

@@ -15,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -65,10 +66,15 @@ public final class SdpConnection implements CompletionHandler {
     private final int stagingBytes;
     private final int closeTimeoutMs;
     private final long spinNanos;
+    /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
+    private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile TransferMode mode;
     private volatile int zcopyThreshold;
     /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */
     private volatile int events;
+    /** {@link #events} when a blocking poll started; {@link #eventSeen} tells the poller when to stop. */
+    private volatile int pollSeen;
+    private final BooleanSupplier eventSeen = () -> events != pollSeen;
 
     // Private receive buffers: one registered region, rxBufCount slots of rxBufSize.
     private final ByteBuffer rxPool;
@@ -805,7 +811,7 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private boolean awaitReadable(long deadline) throws IOException {
-        if (drainDeferred() || spinForEvent()) {
+        if (drainDeferred() || spinForEvent(deadline == 0 ? Long.MAX_VALUE : deadline - System.nanoTime())) {
             return true; // state changed: the caller re-checks before waiting
         }
         try {
@@ -1528,27 +1534,40 @@ public final class SdpConnection implements CompletionHandler {
     private void signal(Condition c) {
         events++;
         c.signalAll();
+        ep.wakePoller();
+    }
+
+    private boolean spinForEvent() {
+        return spinForEvent(Long.MAX_VALUE);
     }
 
     /**
-     * Before a waiter parks, lets it poll the fabric for up to {@code spinNanos} with the lock released, delivering
-     * completions itself: on a short round trip the event arrives within the spin, and neither the provider's thread
-     * nor this one has to be woken (no context switch at all). Fabrics that cannot be polled (tcp) park at once; while
-     * the provider's own thread is delivering, the waiter retries within its budget and watches for that signal.
+     * Before a waiter parks, lets it poll the fabric with the lock released, delivering completions itself, for at
+     * most {@code maxNanos}. A spinning fabric (shm) is polled for up to {@code spinNanos}: on a short round trip the
+     * event arrives within the spin, and neither the provider's thread nor this one has to be woken; while the
+     * provider's own thread is delivering, the waiter retries within its budget and watches for that signal. A
+     * blocking fabric (tcp) is polled once, for up to {@link #BLOCKING_POLL_NANOS}: the waiter waits in the kernel
+     * itself, as on a plain socket; when another thread is reading it falls back to the condition at once.
      */
-    private boolean spinForEvent() {
-        if (spinNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {
+    private boolean spinForEvent(long maxNanos) {
+        if (spinNanos <= 0 || maxNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {
             return false;
         }
         int seen = events;
+        pollSeen = seen;
         lock.unlock();
         try {
-            // The provider's thread may be delivering right now: watch for its signal while retrying.
-            long start = System.nanoTime();
-            long left;
-            while (events == seen && (left = spinNanos - (System.nanoTime() - start)) > 0) {
-                if (!ep.poll(left)) {
-                    Thread.onSpinWait();
+            if (ep.pollBlocks()) {
+                ep.poll(Math.min(maxNanos, BLOCKING_POLL_NANOS), eventSeen);
+            } else {
+                // The provider's thread may be delivering right now: watch for its signal while retrying.
+                long budget = Math.min(maxNanos, spinNanos);
+                long start = System.nanoTime();
+                long left;
+                while (events == seen && (left = budget - (System.nanoTime() - start)) > 0) {
+                    if (!ep.poll(left, eventSeen)) {
+                        Thread.onSpinWait();
+                    }
                 }
             }
         } finally {

@@ -532,7 +532,7 @@ final class ShmEndpoint implements Endpoint {
     }
 
     @Override
-    public boolean poll(long spinNanos) {
+    public boolean poll(long spinNanos, BooleanSupplier done) {
         if (thread == null || phase != OPEN || !token.tryLock()) {
             return false;
         }

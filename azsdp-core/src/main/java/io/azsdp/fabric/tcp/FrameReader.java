@@ -9,13 +9,21 @@ import org.slf4j.LoggerFactory;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 
 /**
- * The reader thread: blocking reads of one frame header at a time, payloads straight into registered memory (posted
- * receive, READ destination, WRITE target) — never into a staging buffer, never outside a validated range. It never
- * writes to the socket: responses are queued for the {@link FrameWriter}.
+ * Reads frames: payloads straight into registered memory (posted receive, READ destination, WRITE target) — never
+ * into a staging buffer, never outside a validated range. Whoever holds {@link #token} reads: the reader thread, or an
+ * application thread about to wait for a completion ({@link #poll}), which then needs neither the reader thread to be
+ * woken nor a hand-off to itself. The socket is non-blocking; the reader thread waits in its selector, without the
+ * token between frames, and a poller in a selector of its own. It never writes to the socket: responses go to the
+ * {@link FrameWriter}.
  *
  * <p>Every malformed or unexpected frame is fatal: the stream cannot be resynchronised, so the endpoint is failed
  * with a {@link FabricException} naming the problem.
@@ -25,12 +33,41 @@ final class FrameReader implements Runnable {
     private static final int SPINS = 200;
     private static final long PARK_NANOS = 50_000_000L;
     private static final int DISCARD_LEN = 64 * 1024;
+    private static final long SELECT_MS = 100;
+    /** How long the reader thread leaves the socket to a poller before it looks again (the poller may also wake it). */
+    private static final long TOKEN_PARK_NANOS = 250_000L;
+
+    private static final int NONE = 0;
+    private static final int FRAME = 1;
+    /** A poller met something only the reader thread handles: end of stream, or a SEND without a posted receive. */
+    private static final int HAND_BACK = 2;
 
     private final TcpEndpoint ep;
     private final SocketChannel channel;
+    /** Whoever holds it reads from the socket and owns the fields below. */
+    private final ReentrantLock token = new ReentrantLock();
     private final ByteBuffer header = ByteBuffer.allocateDirect(Wire.HEADER_LEN);
     private ByteBuffer discard;
     private boolean peerClosed;
+    /** {@link #header} holds a complete header whose frame is not handled yet (a poller handed it back). */
+    private boolean headerPending;
+    /** The token holder is a poller: it never waits for a receive to be posted (it may be the thread to post it). */
+    private boolean polling;
+
+    /** Opened by the reader thread, which alone selects on it (OP_READ); null before. */
+    private volatile Selector selector;
+    /** Opened by the first poller; pollers select on it only while holding the token. */
+    private volatile Selector pollSelector;
+    private volatile boolean pollerBlocked;
+    private volatile boolean pollerWoken;
+    private volatile Thread thread;
+    /** The reader thread is parked because a poller holds the token; a poller that got nothing wakes it. */
+    private volatile boolean tokenParked;
+    /**
+     * A poller found the token taken. The reader thread then lets go after the frame it is reading, so that a
+     * streaming receiver reads the socket itself instead of being handed every frame by a wake-up.
+     */
+    private volatile boolean pollerWants;
     /** Set while waiting for a receive to be posted (receiver not ready); postRecv unparks only then. */
     volatile boolean waiting;
 
@@ -39,75 +76,236 @@ final class FrameReader implements Runnable {
         this.channel = ep.channel;
     }
 
+    /** Wakes the reader thread wherever it waits (a posted receive, readable data, a failure), and any poller. */
+    void wake() {
+        LockSupport.unpark(thread);
+        Selector s = selector;
+        if (s != null) {
+            s.wakeup();
+        }
+        wakePoller();
+    }
+
     @Override
     public void run() {
+        thread = Thread.currentThread();
         try {
+            selector = Selector.open();
+            channel.register(selector, SelectionKey.OP_READ);
             loop();
         } catch (IOException e) {
             ep.transportFailed(e); // no-op when a fault already failed the endpoint
         } catch (Throwable t) {
-            log.error("tcp fabric reader from {} failed", ep.peerName(), t);
-            ep.fail(new IOException("internal error in the tcp fabric reader: " + t, t));
+            internalError(t);
             if (t instanceof Error) {
                 throw (Error) t;
             }
         } finally {
             waiting = false;
+            token.lock(); // for good: no poller may touch the queues while they are flushed, nor after
+            close(selector);
+            close(pollSelector);
             ep.readerStopped();
         }
     }
 
     private void loop() throws IOException {
         while (true) {
-            if (!readHeader()) {
+            if (!token.tryLock()) {
+                tokenParked = true;
+                LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
+                tokenParked = false;
+                continue;
+            }
+            int r;
+            try {
+                polling = false;
+                while ((r = readFrame()) == FRAME && !pollerWants) {
+                    // take whatever else has arrived
+                }
+            } finally {
+                token.unlock();
+            }
+            if (r == FRAME) {
+                // a poller is waiting for the token: leave it the socket for a while
+                tokenParked = true;
+                LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
+                tokenParked = false;
+                continue;
+            }
+            if (r == HAND_BACK) {
+                // end of stream at a frame boundary
                 if (!peerClosed && !ep.closing && !ep.broken) {
                     ep.fail(new IOException("connection reset by peer " + ep.peerName()
                             + ": end of stream without CLOSE"));
                 }
                 return; // orderly: after the peer's CLOSE, or while we are closing
             }
-            int magic = header.get(Wire.OFF_MAGIC);
-            int type = header.get(Wire.OFF_TYPE);
-            int status = header.get(Wire.OFF_STATUS) & 0xFF;
-            int reserved = header.get(Wire.OFF_RESERVED);
-            int length = header.getInt(Wire.OFF_LENGTH);
-            int reqId = header.getInt(Wire.OFF_REQ_ID);
-            int rkey = header.getInt(Wire.OFF_RKEY);
-            long address = header.getLong(Wire.OFF_ADDRESS);
-            if (magic != Wire.FRAME_MAGIC || reserved != 0) {
-                throw violation(String.format("bad frame header (magic 0x%02x, reserved 0x%02x)", magic & 0xFF,
-                        reserved & 0xFF));
+            if (ep.broken) {
+                throw new IOException("endpoint failed");
             }
-            if (length < 0) {
-                throw violation(Wire.typeName(type) + " frame with negative length " + length);
+            selector.select(SELECT_MS); // between frames, without the token: pollers may read meanwhile
+            selector.selectedKeys().clear();
+        }
+    }
+
+    /**
+     * Lets an application thread about to wait read and deliver frames itself, waiting for them in the kernel (its own
+     * selector) for up to {@code maxNanos}, so that the kernel wakes the thread that wants the data, as with a plain
+     * blocking socket. While the reader thread is in the middle of a frame, the poller waits for the token (the reader
+     * thread lets go after that frame). Returns true when it delivered any frame; stops early once {@code done}
+     * (the reader thread, or another thread, may have brought the caller's event) or on {@link #wakePoller}.
+     */
+    boolean poll(long maxNanos, BooleanSupplier done) {
+        if (thread == null) {
+            return false;
+        }
+        long deadline = System.nanoTime() + maxNanos;
+        if (!token.tryLock()) {
+            pollerWants = true;
+            try {
+                if (!token.tryLock(maxNanos, TimeUnit.NANOSECONDS)) {
+                    return false;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
             }
-            if (peerClosed) {
-                throw violation(Wire.typeName(type) + " frame after CLOSE");
+        }
+        pollerWants = false;
+        int delivered = 0;
+        boolean handBack = false;
+        try {
+            polling = true;
+            while (!ep.broken && !done.getAsBoolean()) {
+                int r = readFrame();
+                if (r == FRAME) {
+                    delivered++;
+                    continue; // take whatever else has arrived too
+                }
+                handBack = r == HAND_BACK;
+                long left = deadline - System.nanoTime();
+                if (handBack || delivered > 0 || left <= 0 || !awaitData(left)) {
+                    break;
+                }
             }
-            if (status != 0 && type != Wire.READ_RESP && type != Wire.WRITE_RESP) {
-                throw violation(Wire.typeName(type) + " frame with status " + status);
+        } catch (IOException e) {
+            ep.transportFailed(e);
+        } catch (RuntimeException | Error t) {
+            internalError(t);
+            throw t;
+        } finally {
+            polling = false;
+            token.unlock();
+            if ((delivered == 0 || handBack) && tokenParked) {
+                LockSupport.unpark(thread); // nobody reads now: the reader thread must not sleep on
             }
-            switch (type) {
-                case Wire.SEND -> onSend(length);
-                case Wire.READ_REQ -> onReadRequest(length, reqId, rkey, address);
-                case Wire.READ_RESP -> onResponse(Wire.READ_REQ, status, length, reqId);
-                case Wire.WRITE -> onWrite(length, reqId, rkey, address);
-                case Wire.WRITE_RESP -> onResponse(Wire.WRITE, status, length, reqId);
-                case Wire.CLOSE -> onClose(length);
-                default -> throw violation("unknown frame type " + (type & 0xFF));
+        }
+        return delivered > 0;
+    }
+
+    /** Poller (holding the token): waits for readable data; false when woken for another reason. */
+    private boolean awaitData(long nanos) throws IOException {
+        Selector s = pollSelector;
+        if (s == null) {
+            s = Selector.open();
+            channel.register(s, SelectionKey.OP_READ);
+            pollSelector = s;
+        }
+        pollerWoken = false;
+        pollerBlocked = true;
+        try {
+            if (pollerWoken || Thread.currentThread().isInterrupted()) {
+                return false;
+            }
+            s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+        } finally {
+            pollerBlocked = false;
+        }
+        s.selectedKeys().clear();
+        return !pollerWoken && !Thread.currentThread().isInterrupted();
+    }
+
+    /** Ends a poller's wait early: the state its caller waits on may have changed without any frame arriving. */
+    void wakePoller() {
+        if (pollerBlocked) {
+            pollerWoken = true;
+            Selector s = pollSelector;
+            if (s != null) {
+                s.wakeup();
             }
         }
     }
 
-    private void onSend(int length) throws IOException {
+    /** Reads and handles one frame: FRAME, NONE (nothing to read) or HAND_BACK (see there). Holds the token. */
+    private int readFrame() throws IOException {
+        if (!headerPending) {
+            header.clear();
+            int n = channel.read(header);
+            if (n == 0) {
+                return NONE;
+            }
+            if (n < 0) {
+                return HAND_BACK;
+            }
+            while (header.hasRemaining()) {
+                if (read(header) < 0) {
+                    throw new EOFException("end of stream inside a frame header");
+                }
+            }
+            headerPending = true;
+        }
+        int magic = header.get(Wire.OFF_MAGIC);
+        int type = header.get(Wire.OFF_TYPE);
+        int status = header.get(Wire.OFF_STATUS) & 0xFF;
+        int reserved = header.get(Wire.OFF_RESERVED);
+        int length = header.getInt(Wire.OFF_LENGTH);
+        int reqId = header.getInt(Wire.OFF_REQ_ID);
+        int rkey = header.getInt(Wire.OFF_RKEY);
+        long address = header.getLong(Wire.OFF_ADDRESS);
+        if (magic != Wire.FRAME_MAGIC || reserved != 0) {
+            throw violation(String.format("bad frame header (magic 0x%02x, reserved 0x%02x)", magic & 0xFF,
+                    reserved & 0xFF));
+        }
+        if (length < 0) {
+            throw violation(Wire.typeName(type) + " frame with negative length " + length);
+        }
+        if (peerClosed) {
+            throw violation(Wire.typeName(type) + " frame after CLOSE");
+        }
+        if (status != 0 && type != Wire.READ_RESP && type != Wire.WRITE_RESP) {
+            throw violation(Wire.typeName(type) + " frame with status " + status);
+        }
+        switch (type) {
+            case Wire.SEND -> {
+                if (!onSend(length)) {
+                    return HAND_BACK;
+                }
+            }
+            case Wire.READ_REQ -> onReadRequest(length, reqId, rkey, address);
+            case Wire.READ_RESP -> onResponse(Wire.READ_REQ, status, length, reqId);
+            case Wire.WRITE -> onWrite(length, reqId, rkey, address);
+            case Wire.WRITE_RESP -> onResponse(Wire.WRITE, status, length, reqId);
+            case Wire.CLOSE -> onClose(length);
+            default -> throw violation("unknown frame type " + (type & 0xFF));
+        }
+        headerPending = false;
+        return FRAME;
+    }
+
+    /** False when a poller found no posted receive: the reader thread waits for one. */
+    private boolean onSend(int length) throws IOException {
         if (length > ep.options.maxMessageSize()) {
             throw violation("SEND of " + length + " bytes exceeds the announced maxMessageSize "
                     + ep.options.maxMessageSize());
         }
+        if (polling && ep.recvQ.isEmpty()) {
+            return false;
+        }
         Work recv = awaitRecv();
         if (recv == null) {
             skip(length); // closing locally and no receive posted: nobody will consume it
-            return;
+            return true;
         }
         long wrId = recv.wrId;
         int posted = recv.length;
@@ -117,10 +315,11 @@ final class FrameReader implements Runnable {
             throw ep.fault(new FabricException(WcStatus.LOC_LEN_ERR, "incoming SEND of " + length
                     + " bytes from " + ep.peerName() + " exceeds the posted receive of " + posted + " bytes"));
         }
-        // Only this thread removes receives, so the head entry stays ours while its payload is read.
+        // Only the token holder removes receives, so the head entry stays ours while its payload is read.
         readFully(recv.region.readerView(recv.offset, length));
         popRecv();
         ep.complete(Opcode.RECV, wrId, length, WcStatus.SUCCESS);
+        return true;
     }
 
     /**
@@ -230,25 +429,45 @@ final class FrameReader implements Runnable {
         ep.initiateClose();
     }
 
-    /** Reads one header; false on end of stream at a frame boundary. */
-    private boolean readHeader() throws IOException {
-        header.clear();
-        if (channel.read(header) < 0) {
-            return false;
-        }
-        while (header.hasRemaining()) {
-            if (channel.read(header) < 0) {
-                throw new EOFException("end of stream inside a frame header");
-            }
-        }
-        return true;
-    }
-
     private void readFully(ByteBuffer dst) throws IOException {
         while (dst.hasRemaining()) {
-            if (channel.read(dst) < 0) {
+            if (read(dst) < 0) {
                 throw new EOFException("end of stream inside a frame payload");
             }
+        }
+    }
+
+    /**
+     * Reads at least one byte of the frame in progress into {@code dst} (which has room); -1 at end of stream. The
+     * reader thread waits in its selector, a poller in its own (holding the token: nobody else reads mid-frame).
+     */
+    private int read(ByteBuffer dst) throws IOException {
+        int n;
+        while ((n = channel.read(dst)) == 0) {
+            if (ep.broken) {
+                throw new IOException("endpoint failed while reading");
+            }
+            if (polling) {
+                awaitData(TimeUnit.MILLISECONDS.toNanos(SELECT_MS));
+                if (Thread.currentThread().isInterrupted()) {
+                    Thread.onSpinWait(); // the selector returns at once for an interrupted thread
+                }
+            } else {
+                selector.select(SELECT_MS);
+                selector.selectedKeys().clear();
+            }
+        }
+        return n;
+    }
+
+    private static void close(Selector s) {
+        if (s == null) {
+            return;
+        }
+        try {
+            s.close();
+        } catch (IOException e) {
+            log.debug("closing a selector of the tcp fabric reader: {}", e.toString());
         }
     }
 
@@ -262,6 +481,11 @@ final class FrameReader implements Runnable {
             readFully(discard);
             left -= discard.limit();
         }
+    }
+
+    private void internalError(Throwable t) {
+        log.error("tcp fabric reader from {} failed", ep.peerName(), t);
+        ep.fail(new IOException("internal error in the tcp fabric reader: " + t, t));
     }
 
     private FabricException violation(String what) {

@@ -7,14 +7,22 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The writer thread: the only thread that writes to the socket, so posts never block and the reader never blocks on a
- * write (two readers blocked writing READ_RESPs to each other would deadlock). It takes a batch of queued frames and
- * writes headers and payloads with one gathering write, straight from registered memory. Entries stay in the queue
- * while being written, so a failure mid-batch flushes them like any other unwritten work.
+ * Writes queued frames — posted SEND/READ_REQ/WRITE and the responses the reader owes the peer — with gathering
+ * writes straight from registered memory. Whoever holds the writer role writes, so the thread that posts a frame
+ * usually writes it itself ({@link #drain}): no hand-off to another thread, no wake-up, on the common path. The socket
+ * is non-blocking, so a poster (possibly holding its connection's lock, or the reader thread) never blocks on a full
+ * socket, which could deadlock two peers that each wait for the other to read; when the socket is full the poster
+ * leaves the rest of the batch to the writer thread, which waits for the socket to drain.
+ *
+ * <p>Entries stay in the queue while being written, so a failure mid-batch flushes them like any other unwritten
+ * work. SENDs complete in the order written, by whoever holds the role.
  */
 final class FrameWriter implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(FrameWriter.class);
@@ -23,18 +31,36 @@ final class FrameWriter implements Runnable {
     static final int MAX_BATCH = 16;
     /** A batch stops growing past this many payload bytes, so SEND completions (credits) are not held back long. */
     private static final int MAX_BATCH_BYTES = 256 * 1024;
-    private static final int SPINS = 200;
     private static final long PARK_NANOS = 100_000_000L;
+    private static final long SELECT_MS = 100;
 
     private final TcpEndpoint ep;
     private final SocketChannel channel;
+    /** Opened by the writer thread, which alone selects on it (OP_WRITE); null before. */
+    private volatile Selector selector;
+    /** The writer role: only its holder touches the batch state below and writes to the socket. */
+    private final AtomicBoolean role = new AtomicBoolean();
+
+    // ---- owned by the role holder
     private final Work[] batch = new Work[MAX_BATCH];
     private final ByteBuffer[] headers = new ByteBuffer[MAX_BATCH];
     private final ByteBuffer[] iov = new ByteBuffer[2 * MAX_BATCH];
     private final long[] sentWrIds = new long[MAX_BATCH];
     private final int[] sentLengths = new int[MAX_BATCH];
-    /** Set while the writer may park; posters unpark it only then. */
-    volatile boolean waiting;
+    /** Frames of the batch being written; 0 when none. */
+    private int batchSize;
+    private int iovFirst;
+    private int iovCount;
+    private int sentCount;
+    private boolean batchCloses;
+
+    /** A poster left bytes unwritten (socket full): the writer thread must finish them. */
+    private volatile boolean stalled;
+    /** CLOSE is written and output shut down: the writer thread stops. */
+    private volatile boolean done;
+    /** Set while the writer thread may park; wake-ups unpark it only then. */
+    private volatile boolean waiting;
+    private volatile Thread thread;
 
     FrameWriter(TcpEndpoint ep) {
         this.ep = ep;
@@ -45,79 +71,145 @@ final class FrameWriter implements Runnable {
         }
     }
 
-    @Override
-    public void run() {
-        try {
-            loop();
-        } catch (IOException e) {
-            ep.transportFailed(e);
-        } catch (Throwable t) {
-            log.error("tcp fabric writer to {} failed", ep.peerName(), t);
-            ep.fail(new IOException("internal error in the tcp fabric writer: " + t, t));
-            if (t instanceof Error) {
-                throw (Error) t;
+    /**
+     * Writes what is queued from the calling thread without blocking. When another thread holds the role it returns
+     * at once: the holder re-checks the queue before it lets go, so the frame is not stranded.
+     */
+    void drain() {
+        while (role.compareAndSet(false, true)) {
+            boolean full = false;
+            try {
+                full = !writeQueued(false);
+            } catch (IOException e) {
+                ep.transportFailed(e); // the writer thread flushes what is left
+                return;
+            } catch (RuntimeException | Error t) {
+                internalError(t);
+                throw t;
+            } finally {
+                role.set(false);
             }
-        } finally {
-            ep.writerStopped();
-        }
-    }
-
-    private void loop() throws IOException {
-        int idle = 0;
-        while (!ep.broken) {
-            int n = takeBatch();
-            if (n == 0) {
-                idle = idle(idle);
-                continue;
+            if (full) {
+                handOff();
+                return;
             }
-            idle = 0;
-            waiting = false;
-            if (writeBatch(n)) {
-                // CLOSE is always the last frame: tell the peer no more data follows, then stop.
-                channel.shutdownOutput();
-                ep.outputDone = true;
+            if (!ep.hasQueuedFrames()) {
                 return;
             }
         }
     }
 
-    /** Spin briefly, then publish {@link #waiting}, re-check once, then park (posts unpark). */
-    private int idle(int idle) {
-        if (idle < SPINS) {
-            Thread.onSpinWait();
-            return idle + 1;
-        }
-        if (!waiting) {
-            waiting = true; // the next takeBatch() re-checks the queue before we park
-            return idle;
-        }
-        LockSupport.parkNanos(this, PARK_NANOS);
-        return idle;
+    /** Gives the writer thread the queue (frames posted before start, or a full socket). */
+    void handOff() {
+        stalled = true;
+        wake();
     }
 
-    private int takeBatch() {
-        if (ep.sendQ.isEmpty()) {
-            return 0;
+    /** Wakes the writer thread (socket full, start, close, failure). */
+    void wake() {
+        if (waiting) {
+            LockSupport.unpark(thread);
         }
+        Selector s = selector;
+        if (s != null) {
+            s.wakeup();
+        }
+    }
+
+    @Override
+    public void run() {
+        thread = Thread.currentThread();
+        try {
+            selector = Selector.open();
+            channel.register(selector, SelectionKey.OP_WRITE);
+            loop();
+        } catch (IOException e) {
+            ep.transportFailed(e);
+        } catch (Throwable t) {
+            internalError(t);
+            if (t instanceof Error) {
+                throw (Error) t;
+            }
+        } finally {
+            // Take the role for good: no poster may write while the queue is flushed, nor after.
+            while (!role.compareAndSet(false, true)) {
+                LockSupport.parkNanos(this, 1_000_000L);
+            }
+            closeSelector();
+            ep.writerStopped();
+        }
+    }
+
+    private void loop() throws IOException {
+        while (!ep.broken && !done) {
+            if (!stalled) {
+                idle();
+                continue;
+            }
+            stalled = false;
+            // A poster that holds the role now either finishes the batch or hands it back (stalled again).
+            while (!done && role.compareAndSet(false, true)) {
+                try {
+                    writeQueued(true);
+                } finally {
+                    role.set(false);
+                }
+                if (!ep.hasQueuedFrames()) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /** Publish {@link #waiting}, re-check once, then park (wake-ups unpark). */
+    private void idle() {
+        if (!waiting) {
+            waiting = true;
+            return;
+        }
+        LockSupport.parkNanos(this, PARK_NANOS);
+        waiting = false;
+    }
+
+    /**
+     * Writes batches until the queue is empty (true) or, when not blocking, the socket is full (false); a partial
+     * batch stays for the next role holder.
+     */
+    private boolean writeQueued(boolean blocking) throws IOException {
+        while (!done) {
+            if (batchSize == 0 && !takeBatch()) {
+                return true;
+            }
+            if (!writeIov(blocking)) {
+                return false;
+            }
+            finishBatch();
+        }
+        return true;
+    }
+
+    /** Takes up to MAX_BATCH queued frames and builds the gathering write; false when the queue is empty. */
+    private boolean takeBatch() {
+        if (ep.sendQ.isEmpty()) {
+            return false;
+        }
+        int n = 0;
         synchronized (ep.lock) {
             WorkRing q = ep.sendQ;
             int size = Math.min(q.size(), MAX_BATCH);
             long bytes = 0;
-            int n = 0;
             while (n < size && bytes < MAX_BATCH_BYTES) {
                 Work w = q.peek(n);
                 batch[n++] = w;
                 bytes += w.region != null ? w.length : 0;
             }
-            return n;
         }
-    }
-
-    /** Writes batch[0..n); returns true when it ended with CLOSE. */
-    private boolean writeBatch(int n) throws IOException {
+        if (n == 0) {
+            return false;
+        }
         int count = 0;
-        int sent = 0;
-        boolean close = false;
+        sentCount = 0;
+        batchCloses = false;
         for (int i = 0; i < n; i++) {
             Work w = batch[i];
             ByteBuffer h = headers[i];
@@ -126,8 +218,8 @@ final class FrameWriter implements Runnable {
                 case Wire.SEND -> {
                     Wire.encode(h, Wire.SEND, 0, w.length, 0, 0, 0);
                     payload = w.region.writerView(i, w.offset, w.length);
-                    sentWrIds[sent] = w.wrId;
-                    sentLengths[sent++] = w.length;
+                    sentWrIds[sentCount] = w.wrId;
+                    sentLengths[sentCount++] = w.length;
                 }
                 case Wire.READ_REQ -> Wire.encode(h, Wire.READ_REQ, 0, w.length, w.reqId, w.rkey, w.remoteAddress);
                 case Wire.WRITE -> {
@@ -144,7 +236,7 @@ final class FrameWriter implements Runnable {
                 case Wire.WRITE_RESP -> Wire.encode(h, Wire.WRITE_RESP, w.status, 0, w.reqId, 0, 0);
                 case Wire.CLOSE -> {
                     Wire.encode(h, Wire.CLOSE, 0, 0, 0, 0, 0);
-                    close = true;
+                    batchCloses = true;
                 }
                 default -> throw new IllegalStateException("bad queued frame type " + w.type);
             }
@@ -153,26 +245,72 @@ final class FrameWriter implements Runnable {
                 iov[count++] = payload;
             }
         }
-        writeFully(count);
-        synchronized (ep.lock) {
-            ep.sendQ.advance(n); // before completing: a handler that aborts must not see these flushed again
-        }
-        for (int i = 0; i < sent; i++) {
-            ep.complete(Opcode.SEND, sentWrIds[i], sentLengths[i], WcStatus.SUCCESS);
-        }
-        return close;
+        batchSize = n;
+        iovFirst = 0;
+        iovCount = count;
+        return true;
     }
 
-    private void writeFully(int count) throws IOException {
-        int first = 0;
-        while (first < count) {
-            channel.write(iov, first, count - first);
-            while (first < count && !iov[first].hasRemaining()) {
-                first++;
+    /** Writes the rest of the batch; false when not blocking and the socket took less than all of it. */
+    private boolean writeIov(boolean blocking) throws IOException {
+        while (iovFirst < iovCount) {
+            long written = channel.write(iov, iovFirst, iovCount - iovFirst);
+            while (iovFirst < iovCount && !iov[iovFirst].hasRemaining()) {
+                iovFirst++;
+            }
+            if (written == 0 && iovFirst < iovCount) {
+                if (!blocking) {
+                    return false;
+                }
+                awaitWritable();
             }
         }
-        for (int i = 0; i < count; i++) {
+        return true;
+    }
+
+    private void awaitWritable() throws IOException {
+        if (ep.broken) {
+            throw new IOException("endpoint failed while writing");
+        }
+        selector.select(SELECT_MS);
+        selector.selectedKeys().clear();
+    }
+
+    /** The batch is on the wire: release its entries, then complete its SENDs; CLOSE ends the output. */
+    private void finishBatch() throws IOException {
+        for (int i = 0; i < iovCount; i++) {
             iov[i] = null;
+        }
+        synchronized (ep.lock) {
+            ep.sendQ.advance(batchSize); // before completing: a handler that aborts must not see these flushed again
+        }
+        batchSize = 0;
+        for (int i = 0; i < sentCount; i++) {
+            ep.complete(Opcode.SEND, sentWrIds[i], sentLengths[i], WcStatus.SUCCESS);
+        }
+        if (batchCloses) {
+            // CLOSE is always the last frame: tell the peer no more data follows; the writer thread then stops.
+            channel.shutdownOutput();
+            ep.outputDone = true;
+            done = true;
+            wake();
+        }
+    }
+
+    private void internalError(Throwable t) {
+        log.error("tcp fabric writer to {} failed", ep.peerName(), t);
+        ep.fail(new IOException("internal error in the tcp fabric writer: " + t, t));
+    }
+
+    private void closeSelector() {
+        Selector s = selector;
+        if (s == null) {
+            return;
+        }
+        try {
+            s.close();
+        } catch (IOException e) {
+            log.debug("closing the writer's selector: {}", e.toString());
         }
     }
 }

@@ -21,14 +21,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 
 /**
  * An RC queue pair emulated over one TCP connection. Threads and ownership:
  * <ul>
- *   <li>{@link FrameWriter} (one thread) drains {@link #sendQ} — posted SEND/READ_REQ/WRITE frames and the responses
- *       the reader owes the peer — and is the only one to complete SENDs;</li>
- *   <li>{@link FrameReader} (one thread) reads frames and is the only one to complete RECVs and one-sided ops
- *       ({@link #recvQ}, {@link #oneSidedQ});</li>
+ *   <li>{@link FrameWriter} drains {@link #sendQ} — posted SEND/READ_REQ/WRITE frames and the responses the reader
+ *       owes the peer — from the posting thread when it can, and from its own thread when the socket is full; only
+ *       the holder of its writer role writes and completes SENDs;</li>
+ *   <li>{@link FrameReader} reads frames and is the only one to complete RECVs and one-sided ops ({@link #recvQ},
+ *       {@link #oneSidedQ}): its own thread, or an application thread about to wait ({@link #poll});</li>
  *   <li>each thread, when it stops, flushes the queues it owns with FLUSH_ERR; the last one to stop closes the channel
  *       and calls {@code onDisconnect} — so every completion precedes the disconnect, and each happens once.</li>
  * </ul>
@@ -74,7 +76,6 @@ final class TcpEndpoint implements Endpoint {
     private volatile State state = State.CONNECTED;
     private volatile CompletionHandler handler;
     private volatile Thread readerThread;
-    private volatile Thread writerThread;
     /** The transport was torn down abortively; {@link #cause} says why. */
     volatile boolean broken;
     /** An orderly close is under way: an EOF from the peer is then an acceptable end of stream. */
@@ -95,6 +96,7 @@ final class TcpEndpoint implements Endpoint {
         this.localAddress = (InetSocketAddress) channel.getLocalAddress();
         this.remoteAddress = (InetSocketAddress) channel.getRemoteAddress();
         this.peerName = remoteAddress.getHostString() + ":" + remoteAddress.getPort();
+        channel.configureBlocking(false); // posters write without blocking; the provider threads wait in selectors
         this.sendQ = new WorkRing(Math.max(64, 2 * options.maxPostedRecvs()));
         this.recvQ = new WorkRing(options.maxPostedRecvs());
         this.oneSidedQ = new WorkRing(64);
@@ -163,9 +165,9 @@ final class TcpEndpoint implements Endpoint {
         state = State.OPEN;
         liveThreads.set(2);
         readerThread = daemon(reader, "azsdp-tcp-rx-" + peerName);
-        writerThread = daemon(writer, "azsdp-tcp-tx-" + peerName);
         readerThread.start();
-        writerThread.start();
+        daemon(writer, "azsdp-tcp-tx-" + peerName).start();
+        writer.handOff(); // frames posted before start
     }
 
     private static Thread daemon(Runnable r, String name) {
@@ -227,7 +229,7 @@ final class TcpEndpoint implements Endpoint {
             w.offset = offset;
             w.length = length;
         }
-        wakeWriter();
+        drainIfStarted();
     }
 
     @Override
@@ -273,7 +275,38 @@ final class TcpEndpoint implements Endpoint {
             pending.remoteAddress = remoteAddr;
             pending.rkey = rkey;
         }
-        wakeWriter();
+        drainIfStarted();
+    }
+
+    /** Before start() frames wait in the queue: the handler that completes them may not be set yet. */
+    private void drainIfStarted() {
+        if (state != State.CONNECTED) {
+            writer.drain();
+        }
+    }
+
+    /**
+     * A thread about to wait reads incoming frames itself, waiting for them in the kernel, while the reader thread is
+     * between frames: the kernel then wakes the thread that wants the data, and nothing is handed over.
+     */
+    @Override
+    public boolean poll(long maxNanos, BooleanSupplier done) {
+        return reader.poll(maxNanos, done);
+    }
+
+    @Override
+    public boolean canPoll() {
+        return isOpen();
+    }
+
+    @Override
+    public boolean pollBlocks() {
+        return true;
+    }
+
+    @Override
+    public void wakePoller() {
+        reader.wakePoller();
     }
 
     /** None over TCP: asynchronous zero copy falls back to copying on this fabric. */
@@ -355,8 +388,8 @@ final class TcpEndpoint implements Endpoint {
             }
             closeDeadline = CloseTimer.schedule(this::closeDeadlinePassed, options.livenessTimeoutMs());
         }
-        wakeWriter();
-        LockSupport.unpark(readerThread); // a reader waiting for a receive stops waiting once closing
+        writer.drain();
+        reader.wake(); // a reader waiting for a receive stops waiting once closing
     }
 
     /** The orderly close did not finish within livenessTimeoutMs. */
@@ -371,7 +404,7 @@ final class TcpEndpoint implements Endpoint {
             // Everything we owed was sent; the peer just did not finish its half in time.
             closeTimedOut = true;
             closeChannel();
-            LockSupport.unpark(readerThread);
+            reader.wake();
         }
     }
 
@@ -387,8 +420,8 @@ final class TcpEndpoint implements Endpoint {
             // already closed
         }
         closeChannel();
-        LockSupport.unpark(readerThread);
-        LockSupport.unpark(writerThread);
+        reader.wake();
+        writer.wake();
     }
 
     /** Like {@link #fail} and returns the exception, for {@code throw endpoint.fault(...)}. */
@@ -404,9 +437,10 @@ final class TcpEndpoint implements Endpoint {
         }
     }
 
-    void wakeWriter() {
-        if (writer.waiting) {
-            LockSupport.unpark(writerThread);
+    /** Whether frames wait to be written (read under the lock: the writer role's hand-over relies on it). */
+    boolean hasQueuedFrames() {
+        synchronized (lock) {
+            return !sendQ.isEmpty();
         }
     }
 
@@ -434,7 +468,7 @@ final class TcpEndpoint implements Endpoint {
             w.offset = offset;
             w.length = length;
         }
-        wakeWriter();
+        writer.drain();
         return true;
     }
 

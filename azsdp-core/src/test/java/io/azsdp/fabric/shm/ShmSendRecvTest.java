@@ -113,7 +113,7 @@ class ShmSendRecvTest {
             for (int t = 0; t < polling.length; t++) {
                 polling[t] = new Thread(() -> {
                     while (done.getCount() > 0) {
-                        if (!server.poll(20_000)) {
+                        if (!server.poll(20_000, () -> false)) {
                             Thread.yield();
                         }
                     }

@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Immutable configuration. Defaults come from {@code conf/azsdp.properties} (bundled in the jar), overlaid by the file
@@ -24,6 +25,11 @@ public final class AzSdpConfig {
     public static final String SERVER_FABRICS = "azsdp.server.fabrics";
     public static final String MODE = "azsdp.mode";
     public static final String ZCOPY_THRESHOLD = "azsdp.zcopy.threshold";
+    /**
+     * The threshold on the tcp fabric, where a synchronous zero-copy write costs round trips through the peer's process
+     * that a copy through the kernel does not. Setting {@link #ZCOPY_THRESHOLD} sets it too (see {@link #put}).
+     */
+    public static final String ZCOPY_THRESHOLD_TCP = ZCOPY_THRESHOLD + ".tcp";
     public static final String ZCOPY_MAX_ADVERTS = "azsdp.zcopy.maxAdverts";
     public static final String ZCOPY_POOL_BYTES = "azsdp.zcopy.poolBytes";
     public static final String ZCOPY_READ_CHUNK = "azsdp.zcopy.readChunk";
@@ -49,6 +55,7 @@ public final class AzSdpConfig {
             Map.entry(PROTECTION, oneOf("mprotect", "copy")),
             Map.entry(PROTECTION_WARN_MS, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
+            Map.entry(ZCOPY_THRESHOLD_TCP, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
             Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),
             Map.entry(ZCOPY_READ_CHUNK, range(4096, 1 << 30)),
@@ -135,6 +142,12 @@ public final class AzSdpConfig {
         return Integer.parseInt(get(key));
     }
 
+    /** The zero-copy threshold on {@code fabric}: its own {@code azsdp.zcopy.threshold.<fabric>} if there is one. */
+    public int zcopyThreshold(String fabric) {
+        String own = ZCOPY_THRESHOLD + "." + fabric;
+        return intValue(KEYS.containsKey(own) ? own : ZCOPY_THRESHOLD);
+    }
+
     public Map<String, String> asMap() {
         return values;
     }
@@ -147,8 +160,9 @@ public final class AzSdpConfig {
         return p;
     }
 
+    /** In key order, so that a general key comes before the fabric-specific keys it sets (see {@link #put}). */
     private static void overlay(Map<String, String> target, Properties p, String source) {
-        for (String key : p.stringPropertyNames()) {
+        for (String key : new TreeSet<>(p.stringPropertyNames())) {
             if (key.startsWith("azsdp.") && !FOREIGN_KEYS.contains(key)) {
                 put(target, key, p.getProperty(key).trim(), source);
             }
@@ -167,6 +181,10 @@ public final class AzSdpConfig {
                     + err);
         }
         target.put(key, value.toLowerCase(Locale.ROOT));
+        if (key.equals(ZCOPY_THRESHOLD)) {
+            // Whoever sets the threshold means it on every fabric, unless they also name a fabric's own.
+            target.put(ZCOPY_THRESHOLD_TCP, value.toLowerCase(Locale.ROOT));
+        }
     }
 
     @Override

@@ -195,7 +195,7 @@ public final class SdpConnection implements CompletionHandler {
         this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
-        this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
+        this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
         this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 

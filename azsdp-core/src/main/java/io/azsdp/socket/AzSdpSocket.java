@@ -86,8 +86,8 @@ public class AzSdpSocket extends Socket {
             config = config.with(key, value);
             SdpConnection c = conn;
             if (c != null) {
-                if (AzSdpConfig.ZCOPY_THRESHOLD.equals(key)) {
-                    c.setZcopyThreshold(config.intValue(key));
+                if (key.startsWith(AzSdpConfig.ZCOPY_THRESHOLD)) {
+                    c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
                 } else if (AzSdpConfig.MODE.equals(key)) {
                     c.setMode(TransferMode.parse(config.get(key)));
                 }
@@ -145,7 +145,7 @@ public class AzSdpSocket extends Socket {
         conn = c;
         localAddress = c.endpoint().localAddress();
         remoteAddress = c.endpoint().remoteAddress();
-        c.setZcopyThreshold(config.intValue(AzSdpConfig.ZCOPY_THRESHOLD));
+        c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
         c.setMode(TransferMode.parse(config.get(AzSdpConfig.MODE)));
     }
 

@@ -22,7 +22,8 @@ class ConcurrentConnectionsTest extends MultiJvmTestBase {
         assumeFabric(fabric);
         Peer peer = startServer("conc-" + fabric, peerProps(AzSdpConfig.MODE, "auto"));
         AzSdpConfig cfg = config(AzSdpConfig.FABRIC, fabric, AzSdpConfig.MODE, "auto");
-        streamBothWays(fabric + "/x" + CONNECTIONS, peer, peer.port(), cfg, Side.of(config()), CONNECTIONS, BYTES,
+        streamBothWays(fabric + "/x" + CONNECTIONS, peer, peer.port(), cfg,
+                Side.of(config(AzSdpConfig.FABRIC, fabric)), CONNECTIONS, BYTES,
                 1 << 20, Duration.ofSeconds(120));
         peer.close();
     }

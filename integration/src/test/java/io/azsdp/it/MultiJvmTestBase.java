@@ -262,7 +262,7 @@ abstract class MultiJvmTestBase {
     /** Transfer mode and zero-copy threshold of one side, to predict its counters. */
     record Side(String mode, int threshold) {
         static Side of(AzSdpConfig cfg) {
-            return new Side(cfg.get(AzSdpConfig.MODE), cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD));
+            return new Side(cfg.get(AzSdpConfig.MODE), cfg.zcopyThreshold(cfg.get(AzSdpConfig.FABRIC)));
         }
 
         boolean zcopy(int len) {

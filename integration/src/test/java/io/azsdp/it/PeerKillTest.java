@@ -137,7 +137,8 @@ class PeerKillTest extends MultiJvmTestBase {
 
         // Nothing is wedged: a fresh peer, a new connection on the same fabric, data both ways.
         Peer fresh = startServer("fresh-" + fabric, peerProps(AzSdpConfig.MODE, "auto"));
-        streamBothWays(what + "-after", fresh, fresh.port(), cfg, Side.of(config()), 1, 16L << 20,
+        streamBothWays(what + "-after", fresh, fresh.port(), cfg,
+                Side.of(config(AzSdpConfig.FABRIC, fabric)), 1, 16L << 20,
                 Traffic.MAX_MESSAGE, Duration.ofSeconds(60));
         fresh.close();
     }
@@ -206,7 +207,8 @@ class PeerKillTest extends MultiJvmTestBase {
         awaitAll(what + " close", Duration.ofSeconds(LIVENESS_MS / 1000 + 10), null, List.of(), closes);
 
         Peer fresh = startServer("fresh-" + fabric, peerProps(AzSdpConfig.MODE, "auto"));
-        streamBothWays(what + "-after", fresh, fresh.port(), cfg, Side.of(config()), 8, 4L << 20, maxMessage,
+        streamBothWays(what + "-after", fresh, fresh.port(), cfg,
+                Side.of(config(AzSdpConfig.FABRIC, fabric)), 8, 4L << 20, maxMessage,
                 Duration.ofSeconds(60));
         fresh.close();
     }

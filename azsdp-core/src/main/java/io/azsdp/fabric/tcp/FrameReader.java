@@ -34,8 +34,9 @@ final class FrameReader implements Runnable {
     private static final long PARK_NANOS = 50_000_000L;
     private static final int DISCARD_LEN = 64 * 1024;
     private static final long SELECT_MS = 100;
-    /** How long the reader thread leaves the socket to a poller before it looks again (the poller may also wake it). */
-    private static final long TOKEN_PARK_NANOS = 250_000L;
+    /** How long the reader thread leaves the socket to pollers before it looks again: doubling from MIN to MAX. */
+    private static final long MIN_NAP_NANOS = 100_000L;
+    private static final long MAX_NAP_NANOS = 1_000_000L;
 
     private static final int NONE = 0;
     private static final int FRAME = 1;
@@ -61,8 +62,12 @@ final class FrameReader implements Runnable {
     private volatile boolean pollerBlocked;
     private volatile boolean pollerWoken;
     private volatile Thread thread;
-    /** The reader thread is parked because a poller holds the token; a poller that got nothing wakes it. */
+    /** The reader thread naps because pollers read; a poller that got nothing wakes it. */
     private volatile boolean tokenParked;
+    /** Counts pollers taking (or queueing for) the token: the reader thread naps while it moves. */
+    private volatile int polls;
+    /** A poller left without its frame: the reader thread must read again now. */
+    private volatile boolean handedBack;
     /**
      * A poller found the token taken. The reader thread then lets go after the frame it is reading, so that a
      * streaming receiver reads the socket itself instead of being handed every frame by a wake-up.
@@ -109,14 +114,30 @@ final class FrameReader implements Runnable {
         }
     }
 
+    /**
+     * While pollers read, the reader thread stays out of the selector (where every arriving frame would wake it as
+     * well as the poller) and naps instead, longer while pollers keep coming back; a poller that leaves with nothing
+     * hands the socket back at once ({@link #handedBack}). Frames that arrive when nobody waits for them wait at most
+     * one nap.
+     */
     private void loop() throws IOException {
+        long nap = 0;
+        int pollsSeen = polls;
         while (true) {
-            if (!token.tryLock()) {
+            boolean pollersActive = polls != pollsSeen;
+            pollsSeen = polls;
+            if (handedBack) {
+                handedBack = false;
+                pollersActive = false;
+            }
+            if (pollersActive || !token.tryLock()) {
+                nap = Math.min(Math.max(2 * nap, MIN_NAP_NANOS), MAX_NAP_NANOS);
                 tokenParked = true;
-                LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
+                LockSupport.parkNanos(this, nap);
                 tokenParked = false;
                 continue;
             }
+            nap = 0;
             int r;
             try {
                 polling = false;
@@ -127,11 +148,7 @@ final class FrameReader implements Runnable {
                 token.unlock();
             }
             if (r == FRAME) {
-                // a poller is waiting for the token: leave it the socket for a while
-                tokenParked = true;
-                LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
-                tokenParked = false;
-                continue;
+                continue; // a poller is waiting for the token: nap
             }
             if (r == HAND_BACK) {
                 // end of stream at a frame boundary
@@ -161,6 +178,7 @@ final class FrameReader implements Runnable {
             return false;
         }
         long deadline = System.nanoTime() + maxNanos;
+        polls++; // racy increments are fine: the reader thread only looks for a change
         if (!token.tryLock()) {
             pollerWants = true;
             try {
@@ -197,8 +215,11 @@ final class FrameReader implements Runnable {
         } finally {
             polling = false;
             token.unlock();
-            if ((delivered == 0 || handBack) && tokenParked) {
-                LockSupport.unpark(thread); // nobody reads now: the reader thread must not sleep on
+            if (delivered == 0 || handBack) {
+                handedBack = true; // nobody reads now: the reader thread must not sleep on
+                if (tokenParked) {
+                    LockSupport.unpark(thread);
+                }
             }
         }
         return delivered > 0;

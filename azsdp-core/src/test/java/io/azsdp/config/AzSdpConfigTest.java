@@ -1,0 +1,49 @@
+package io.azsdp.config;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Properties;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class AzSdpConfigTest {
+    private static AzSdpConfig load(String... kv) {
+        Properties p = new Properties();
+        for (int i = 0; i < kv.length; i += 2) {
+            p.setProperty(kv[i], kv[i + 1]);
+        }
+        return AzSdpConfig.load(p);
+    }
+
+    @Test
+    void unknownKeysAndBadValuesNameTheKey() {
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
+                () -> load("azsdp.zcopy.treshold", "1"));
+        assertTrue(unknown.getMessage().contains("azsdp.zcopy.treshold"), unknown.getMessage());
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> load(AzSdpConfig.ZCOPY_THRESHOLD_TCP, "0"));
+        assertTrue(bad.getMessage().contains(AzSdpConfig.ZCOPY_THRESHOLD_TCP), bad.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> load().with(AzSdpConfig.MODE, "fast"));
+    }
+
+    @Test
+    void tcpHasItsOwnZeroCopyThresholdUnlessTheGeneralOneIsSet() {
+        AzSdpConfig defaults = load();
+        assertEquals(65536, defaults.zcopyThreshold("shm"));
+        assertEquals(1 << 20, defaults.zcopyThreshold("tcp"));
+        assertEquals(65536, defaults.zcopyThreshold("rdma"), "a fabric without its own key uses the general one");
+
+        AzSdpConfig general = load(AzSdpConfig.ZCOPY_THRESHOLD, "4096");
+        assertEquals(4096, general.zcopyThreshold("shm"));
+        assertEquals(4096, general.zcopyThreshold("tcp"));
+
+        AzSdpConfig both = load(AzSdpConfig.ZCOPY_THRESHOLD_TCP, "8192", AzSdpConfig.ZCOPY_THRESHOLD, "4096");
+        assertEquals(4096, both.zcopyThreshold("shm"));
+        assertEquals(8192, both.zcopyThreshold("tcp"), "the fabric's own key wins in the same layer");
+
+        AzSdpConfig perSocket = both.with(AzSdpConfig.ZCOPY_THRESHOLD, 100);
+        assertEquals(100, perSocket.zcopyThreshold("tcp"), "a later general setting applies to every fabric");
+    }
+}

@@ -2,8 +2,8 @@ package io.azsdp.memory;
 
 import io.azsdp.nativeio.NativeLib;
 import java.nio.ByteBuffer;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +16,17 @@ import org.slf4j.LoggerFactory;
 public final class ProtectedMemory {
     private static final Logger LOG = LoggerFactory.getLogger(ProtectedMemory.class);
     private static final int MAX_RANGES = 4096;
-    /** Range id → {address, length} of every range protected and not yet released. */
-    private static final Map<Integer, long[]> LIVE = new ConcurrentHashMap<>();
+    /**
+     * Every range protected and not yet released, by the native slot index of its id ({@code id & 0xffff}, unique
+     * among live ranges): id + 1 (0 = none), published after its address and length. Preallocated, so that a
+     * protected send allocates nothing.
+     */
+    private static final AtomicIntegerArray LIVE_ID = new AtomicIntegerArray(MAX_RANGES);
+    private static final long[] LIVE_ADDRESS = new long[MAX_RANGES];
+    private static final long[] LIVE_LENGTH = new long[MAX_RANGES];
+    private static final AtomicInteger LIVE_COUNT = new AtomicInteger();
+    /** 1 + the highest slot index ever used: scans stop there. */
+    private static final AtomicInteger LIVE_LIMIT = new AtomicInteger();
     private static volatile String unavailable;
     private static volatile boolean initialised;
 
@@ -64,13 +73,23 @@ public final class ProtectedMemory {
         if (id < 0) {
             throw new IllegalStateException("mprotect of " + length + " bytes failed: errno " + -id);
         }
-        LIVE.put(id, new long[] {address, length});
+        int slot = id & 0xffff;
+        LIVE_ADDRESS[slot] = address;
+        LIVE_LENGTH[slot] = length;
+        LIVE_ID.set(slot, id + 1);
+        LIVE_COUNT.incrementAndGet();
+        LIVE_LIMIT.accumulateAndGet(slot + 1, Math::max);
         return id;
     }
 
-    /** Makes the range's pages writable again (unless another live range covers them) and wakes blocked writers. */
+    /**
+     * Makes the range's pages writable again (unless another live range covers them) and wakes blocked writers.
+     * Releasing an id twice is harmless (the second call finds its slot empty or reused by another id).
+     */
     public static void release(int id) {
-        LIVE.remove(id);
+        if (LIVE_ID.compareAndSet(id & 0xffff, id + 1, 0)) {
+            LIVE_COUNT.decrementAndGet();
+        }
         NativeLib.release(id);
     }
 
@@ -80,18 +99,23 @@ public final class ProtectedMemory {
      * they wait on the page fault by themselves.
      */
     public static void awaitReusable(ByteBuffer buf) {
-        if (!buf.isDirect() || LIVE.isEmpty()) {
+        if (!buf.isDirect() || LIVE_COUNT.get() == 0) {
             return;
         }
         long start = NativeLib.address(buf) + buf.position();
         long end = start + buf.remaining();
-        for (Map.Entry<Integer, long[]> e : LIVE.entrySet()) {
-            long[] r = e.getValue();
-            if (r[0] < end && start < r[0] + r[1]) {
+        for (int slot = 0, limit = LIVE_LIMIT.get(); slot < limit; slot++) {
+            int v = LIVE_ID.get(slot);
+            if (v == 0) {
+                continue;
+            }
+            long address = LIVE_ADDRESS[slot];
+            long length = LIVE_LENGTH[slot];
+            if (LIVE_ID.get(slot) == v && address < end && start < address + length) {
                 // Complete is not yet writable: pages are unprotected when a range is retired, so retire it here
                 // (the engine's own release later is a no-op for an id already released).
-                NativeLib.awaitRange(e.getKey(), 0);
-                release(e.getKey());
+                NativeLib.awaitRange(v - 1, 0);
+                release(v - 1);
             }
         }
     }

@@ -85,6 +85,9 @@ public final class SdpConnection implements CompletionHandler {
     private final MemoryRegion txMr;
     private final int[] txFree;
     private int txFreeCount;
+    /** Send buffer gathering BCopy bytes while no credit is free (-1: none), and its payload length. */
+    private int pendingSlot = -1;
+    private int pendingLen;
 
     // Sequence numbers and credits (see Bsdh).
     private int txMseq;
@@ -457,32 +460,74 @@ public final class SdpConnection implements CompletionHandler {
         };
     }
 
-    /** Buffered copy: chunks of the peer's receive size, each waiting for a credit above the reserve. */
+    /**
+     * Buffered copy: chunks of the peer's receive size, each sent at once when a credit above the reserve is free.
+     * Without one, the bytes gather in one pending send buffer until a credit comes back (as OFED SDP does): a stream
+     * of small writes then costs one message per credit, not one credit round trip per few writes.
+     */
     private void writeBcopy(ByteBuffer src, byte[] arr, int off, int len) throws IOException {
         int maxPayload = peerRxBufSize - Bsdh.SIZE;
         int done = 0;
         lock.lock();
         try {
             while (done < len) {
-                while (!canSendData()) {
-                    awaitWritable(done);
-                }
-                int n = Math.min(len - done, maxPayload);
-                int slot = txFree[--txFreeCount];
-                int base = slot * peerRxBufSize;
-                if (arr != null) {
-                    txPool.put(base + Bsdh.SIZE, arr, off + done, n);
+                checkWritable();
+                int slot;
+                int at;
+                int n;
+                if (pendingSlot >= 0) {
+                    slot = pendingSlot;
+                    at = pendingLen;
+                    n = Math.min(len - done, maxPayload - at);
+                    if (n == 0) {
+                        awaitWritable(done); // full: a returning credit sends it (flushControl)
+                        continue;
+                    }
+                } else if (canSendData()) {
+                    slot = txFree[--txFreeCount];
+                    at = 0;
+                    n = Math.min(len - done, maxPayload);
+                } else if (txFreeCount > 0 && ctl.isEmpty()) {
+                    pendingSlot = slot = txFree[--txFreeCount];
+                    pendingLen = at = 0;
+                    n = Math.min(len - done, maxPayload);
                 } else {
-                    txPool.put(base + Bsdh.SIZE, src, src.position(), n);
+                    awaitWritable(done);
+                    continue;
+                }
+                int to = slot * peerRxBufSize + Bsdh.SIZE + at;
+                if (arr != null) {
+                    txPool.put(to, arr, off + done, n);
+                } else {
+                    txPool.put(to, src, src.position(), n);
                     src.position(src.position() + n);
                 }
-                postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + n);
                 done += n;
                 stats.bcopyBytesSent += n;
+                if (slot == pendingSlot) {
+                    pendingLen += n;
+                    flushPending(false);
+                } else {
+                    postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + n);
+                }
             }
         } finally {
             unlock();
         }
+    }
+
+    /**
+     * Sends the pending send buffer when a credit above the reserve is free, or, with {@code useReserve}, any credit
+     * (its DisConn must follow it). Must hold the lock.
+     */
+    private void flushPending(boolean useReserve) throws IOException {
+        if (pendingSlot < 0 || disconnected || txCredits() <= (useReserve ? 0 : reserve)
+                || (!useReserve && !ctl.isEmpty())) {
+            return;
+        }
+        int slot = pendingSlot;
+        pendingSlot = -1;
+        postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + pendingLen);
     }
 
     /** Synchronous zero copy of a direct buffer: advertise it as it is, return once the peer has read it all. */
@@ -586,8 +631,11 @@ public final class SdpConnection implements CompletionHandler {
      * PROTECTED. Waits for a credit and an advert slot. Must hold the lock.
      */
     private void advertise(MemoryRegion mr, long vaddr, int len, int kind, int stageOff) throws IOException {
-        while (!canSendData() || adverts.full()) {
-            awaitWritable(0);
+        while (pendingSlot >= 0 || !canSendData() || adverts.full()) {
+            flushPending(false); // the bytes written before this advert go first
+            if (pendingSlot >= 0 || !canSendData() || adverts.full()) {
+                awaitWritable(0);
+            }
         }
         int range = -1;
         if (kind == TxAdverts.PROTECTED) {
@@ -1465,16 +1513,23 @@ public final class SdpConnection implements CompletionHandler {
 
     /** Sends queued control messages while a credit and a send buffer are free (they may use the reserve). */
     private void flushControl() throws IOException {
-        while (!ctl.isEmpty() && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
-            int mid = ctl.headMid();
-            int arg = ctl.headArg();
-            ctl.pop();
-            try {
+        try {
+            while (!ctl.isEmpty() && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
+                if (ctl.headMid() == Bsdh.MID_DISCONN && pendingSlot >= 0) {
+                    flushPending(true); // DisConn follows everything written
+                    continue;
+                }
+                int mid = ctl.headMid();
+                int arg = ctl.headArg();
+                ctl.pop();
                 sendNow(mid, arg);
-            } catch (IOException e) {
-                rethrowUnlessGoing(e);
-                ctl.clear();
             }
+            if (ctl.isEmpty()) {
+                flushPending(false); // data gathered while credits were short
+            }
+        } catch (IOException e) {
+            rethrowUnlessGoing(e);
+            ctl.clear();
         }
         if (ctl.isEmpty()) {
             signal(writable);

@@ -353,6 +353,50 @@ class SocketInProcessTest {
         }
     }
 
+    /**
+     * With no reader, credits run out after a few messages; further small writes gather in one send buffer and
+     * return, then go out as one message, in order, ahead of a zero-copy advert and of the DisConn.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void smallWritesGatherWhileCreditsAreShort(String fabric) throws Exception {
+        try (Pair pair = Pair.open(fabric, "auto")) {
+            int small = 6000;
+            byte[] data = new byte[small * 10 + (2 << 20)];
+            new Random(11).nextBytes(data);
+            OutputStream out = pair.client.getOutputStream();
+            CompletableFuture<Void> smallWrites = CompletableFuture.runAsync(() -> {
+                try {
+                    for (int i = 0; i < small; i++) {
+                        out.write(data, i * 10, 10);
+                    }
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            smallWrites.get(30, TimeUnit.SECONDS); // returns although nothing has been read
+            long messages = pair.client.connection().stats().messagesSent();
+            assertTrue(messages < 100, "small writes gathered into few messages: " + messages);
+            pair.client.setZcopyThreshold(1 << 20);
+            CompletableFuture<Void> rest = CompletableFuture.runAsync(() -> {
+                try {
+                    out.write(data, small * 10, data.length - small * 10); // zero copy, after the gathered bytes
+                    pair.client.shutdownOutput(); // DisConn after both
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            byte[] got = new byte[data.length];
+            DataInputStream in = new DataInputStream(pair.peer.getInputStream());
+            in.readFully(got);
+            assertArrayEquals(data, got);
+            assertEquals(-1, in.read());
+            rest.get(30, TimeUnit.SECONDS);
+            assertTrue(pair.client.connection().stats().zcopyBytesSent() >= 2 << 20,
+                    "the large write went zero copy: " + pair.client.connection().stats());
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void abortiveCloseResetsPeerAndTimeoutsWork(String fabric) throws Exception {

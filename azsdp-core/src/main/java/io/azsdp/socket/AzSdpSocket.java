@@ -87,7 +87,7 @@ public class AzSdpSocket extends Socket {
             SdpConnection c = conn;
             if (c != null) {
                 if (key.startsWith(AzSdpConfig.ZCOPY_THRESHOLD)) {
-                    c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
+                    setThresholds(c);
                 } else if (AzSdpConfig.MODE.equals(key)) {
                     c.setMode(TransferMode.parse(config.get(key)));
                 }
@@ -145,8 +145,13 @@ public class AzSdpSocket extends Socket {
         conn = c;
         localAddress = c.endpoint().localAddress();
         remoteAddress = c.endpoint().remoteAddress();
-        c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
+        setThresholds(c);
         c.setMode(TransferMode.parse(config.get(AzSdpConfig.MODE)));
+    }
+
+    private void setThresholds(SdpConnection c) {
+        c.setZcopyThresholds(config.intValue(AzSdpConfig.ZCOPY_THRESHOLD),
+                config.zcopyThreshold(c.endpoint().fabricName()));
     }
 
     private void checkConnected() throws SocketException {

@@ -32,7 +32,7 @@ class AzSdpConfigTest {
     void tcpHasItsOwnZeroCopyThresholdUnlessTheGeneralOneIsSet() {
         AzSdpConfig defaults = load();
         assertEquals(65536, defaults.zcopyThreshold("shm"));
-        assertEquals(1 << 20, defaults.zcopyThreshold("tcp"));
+        assertEquals(Integer.MAX_VALUE, defaults.zcopyThreshold("tcp"));
         assertEquals(65536, defaults.zcopyThreshold("rdma"), "a fabric without its own key uses the general one");
 
         AzSdpConfig general = load(AzSdpConfig.ZCOPY_THRESHOLD, "4096");

@@ -335,13 +335,22 @@ class SocketInProcessTest {
             Socket peer = pair.peer;
             byte[] data = new byte[3 << 20];
             new Random(7).nextBytes(data);
+            // More than the peer's receive buffers hold: it must read while we write (as a TCP peer would have to
+            // once the socket buffers fill).
+            DataInputStream in = new DataInputStream(peer.getInputStream());
+            CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
+                try {
+                    byte[] got = new byte[data.length];
+                    in.readFully(got);
+                    return got;
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
             pair.client.getOutputStream().write(data, 0, 1000);
             pair.client.getOutputStream().write(data, 1000, data.length - 1000);
             pair.client.close();
-            byte[] got = new byte[data.length];
-            DataInputStream in = new DataInputStream(peer.getInputStream());
-            in.readFully(got);
-            assertArrayEquals(data, got);
+            assertArrayEquals(data, received.get(30, TimeUnit.SECONDS));
             assertEquals(-1, in.read());
             assertEquals(-1, in.read());
             assertThrows(SocketException.class, () -> {

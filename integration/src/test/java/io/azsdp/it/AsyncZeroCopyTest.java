@@ -154,11 +154,14 @@ class AsyncZeroCopyTest {
     @Test
     void peerKilledWhilePagesAreProtected() throws Exception {
         assumeShm();
-        Peer sink = Peer.start("stalled-sink", Map.of(), "pattern-sink", "stall=true", "dieAfterMs=3000");
+        // The sink's clock starts when it stalls; a loaded machine may take seconds to get to the store below, so
+        // give it a margin (the check only needs the peer alive for 300 ms after the store began).
+        Peer sink = Peer.start("stalled-sink", Map.of(), "pattern-sink", "stall=true", "dieAfterMs=8000");
         int port = sink.awaitReady();
         try (AzSdpSocket s = new AzSdpSocket(config("shm"))) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
             sink.awaitLine("STALLING", Duration.ofSeconds(10));
+            long stalled = System.nanoTime();
             ByteBuffer big = AzSdp.allocate(64 << 20);
             s.byteChannel().write(big.duplicate()); // returns at once; the peer stages 4 MiB and stops
             assertTrue(s.connection().stats().protectedSends() > 0);
@@ -169,8 +172,9 @@ class AsyncZeroCopyTest {
             }, "blocked-writer");
             writer.start();
             Thread.sleep(300);
-            assertEquals(null, storedAt.get(), "the store did not wait for the transfer");
-            writer.join(15_000);
+            assertEquals(null, storedAt.get(), () -> "the store did not wait for the transfer ("
+                    + (System.nanoTime() - stalled) / 1_000_000 + " ms after the peer stalled; it dies after 8000)");
+            writer.join(25_000);
             assertTrue(storedAt.get() != null, "the blocked store was not released after the peer died");
             sink.kill(); // reaps it
             assertThrows(IOException.class, () -> {

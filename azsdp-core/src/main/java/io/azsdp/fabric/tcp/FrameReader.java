@@ -73,6 +73,8 @@ final class FrameReader implements Runnable {
      * streaming receiver reads the socket itself instead of being handed every frame by a wake-up.
      */
     private volatile boolean pollerWants;
+    /** The token holder is a poller (it leaves after its first frame), not the reader thread. */
+    private volatile boolean pollerHolds;
     /** Set while waiting for a receive to be posted (receiver not ready); postRecv unparks only then. */
     volatile boolean waiting;
 
@@ -169,8 +171,8 @@ final class FrameReader implements Runnable {
     /**
      * Lets an application thread about to wait read and deliver frames itself, waiting for them in the kernel (its own
      * selector) for up to {@code maxNanos}, so that the kernel wakes the thread that wants the data, as with a plain
-     * blocking socket. While the reader thread is in the middle of a frame, the poller waits for the token (the reader
-     * thread lets go after that frame). Returns true when it delivered any frame; stops early once {@code done}
+     * blocking socket. While the reader thread holds the token, the poller waits for it (the reader thread lets go
+     * after its frame); while another poller holds it, the caller waits on its condition (that poller delivers). Returns true when it delivered any frame; stops early once {@code done}
      * (the reader thread, or another thread, may have brought the caller's event) or on {@link #wakePoller}.
      */
     boolean poll(long maxNanos, BooleanSupplier done) {
@@ -180,6 +182,9 @@ final class FrameReader implements Runnable {
         long deadline = System.nanoTime() + maxNanos;
         polls++; // racy increments are fine: the reader thread only looks for a change
         if (!token.tryLock()) {
+            if (pollerHolds) {
+                return false; // another waiting thread reads and delivers: wait on the condition instead
+            }
             pollerWants = true;
             try {
                 if (!token.tryLock(maxNanos, TimeUnit.NANOSECONDS)) {
@@ -191,6 +196,7 @@ final class FrameReader implements Runnable {
             }
         }
         pollerWants = false;
+        pollerHolds = true;
         int delivered = 0;
         boolean handBack = false;
         try {
@@ -214,6 +220,7 @@ final class FrameReader implements Runnable {
             throw t;
         } finally {
             polling = false;
+            pollerHolds = false;
             token.unlock();
             if (delivered == 0 || handBack) {
                 handedBack = true; // nobody reads now: the reader thread must not sleep on

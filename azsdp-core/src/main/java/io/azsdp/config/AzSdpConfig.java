@@ -26,9 +26,9 @@ public final class AzSdpConfig {
     public static final String MODE = "azsdp.mode";
     public static final String ZCOPY_THRESHOLD = "azsdp.zcopy.threshold";
     /**
-     * Auto mode's threshold on the tcp fabric, where a synchronous zero-copy write costs round trips through the
-     * peer's process that a copy through the kernel does not. Setting {@link #ZCOPY_THRESHOLD} sets it too (see
-     * {@link #put}).
+     * The threshold on the tcp fabric, where a zero-copy write (synchronous in auto mode, from the staging ring in
+     * azsdp mode: pages cannot be protected there) costs round trips through the peer's process that a copy through
+     * the kernel does not. Setting {@link #ZCOPY_THRESHOLD} sets it too (see {@link #put}).
      */
     public static final String ZCOPY_THRESHOLD_TCP = ZCOPY_THRESHOLD + ".tcp";
     public static final String ZCOPY_MAX_ADVERTS = "azsdp.zcopy.maxAdverts";
@@ -143,7 +143,7 @@ public final class AzSdpConfig {
         return Integer.parseInt(get(key));
     }
 
-    /** Auto mode's zero-copy threshold on {@code fabric}: its own {@code azsdp.zcopy.threshold.<fabric>} if any. */
+    /** The zero-copy threshold on {@code fabric}: its own {@code azsdp.zcopy.threshold.<fabric>} if there is one. */
     public int zcopyThreshold(String fabric) {
         String own = ZCOPY_THRESHOLD + "." + fabric;
         return intValue(KEYS.containsKey(own) ? own : ZCOPY_THRESHOLD);

@@ -69,9 +69,8 @@ public final class SdpConnection implements CompletionHandler {
     /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
     private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile TransferMode mode;
-    /** Zero-copy threshold of azsdp mode, and of auto mode (the fabric's own, see AzSdpConfig#zcopyThreshold). */
+    /** Zero-copy threshold of auto and azsdp modes (the fabric's own, see AzSdpConfig#zcopyThreshold). */
     private volatile int zcopyThreshold;
-    private volatile int autoThreshold;
     /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */
     private volatile int events;
     /** {@link #events} when a blocking poll started; {@link #eventSeen} tells the poller when to stop. */
@@ -200,8 +199,7 @@ public final class SdpConnection implements CompletionHandler {
         this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
-        this.zcopyThreshold = cfg.intValue(AzSdpConfig.ZCOPY_THRESHOLD);
-        this.autoThreshold = cfg.zcopyThreshold(ep.fabricName());
+        this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
         this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
@@ -253,17 +251,11 @@ public final class SdpConnection implements CompletionHandler {
         return mode;
     }
 
-    /** Sets the threshold of azsdp mode and that of auto mode (which may differ by fabric) at once. */
-    public void setZcopyThresholds(int azsdpBytes, int autoBytes) {
-        if (azsdpBytes < 1 || autoBytes < 1) {
-            throw new IllegalArgumentException("zcopy thresholds must be >= 1: " + azsdpBytes + ", " + autoBytes);
-        }
-        this.zcopyThreshold = azsdpBytes;
-        this.autoThreshold = autoBytes;
-    }
-
     public void setZcopyThreshold(int bytes) {
-        setZcopyThresholds(bytes, bytes);
+        if (bytes < 1) {
+            throw new IllegalArgumentException("zcopy threshold must be >= 1: " + bytes);
+        }
+        this.zcopyThreshold = bytes;
     }
 
     public Endpoint endpoint() {
@@ -460,7 +452,7 @@ public final class SdpConnection implements CompletionHandler {
         TransferMode m = mode;
         return switch (m) {
             case BCOPY, ZCOPY -> m;
-            case AUTO -> len >= autoThreshold ? TransferMode.ZCOPY : TransferMode.BCOPY;
+            case AUTO -> len >= zcopyThreshold ? TransferMode.ZCOPY : TransferMode.BCOPY;
             case AZSDP -> len >= zcopyThreshold ? TransferMode.AZSDP : TransferMode.BCOPY;
         };
     }

@@ -150,8 +150,7 @@ public class AzSdpSocket extends Socket {
     }
 
     private void setThresholds(SdpConnection c) {
-        c.setZcopyThresholds(config.intValue(AzSdpConfig.ZCOPY_THRESHOLD),
-                config.zcopyThreshold(c.endpoint().fabricName()));
+        c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
     }
 
     private void checkConnected() throws SocketException {

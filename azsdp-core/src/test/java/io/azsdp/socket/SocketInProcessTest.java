@@ -262,6 +262,7 @@ class SocketInProcessTest {
             int off = 12345; // a segment that starts and ends inside pages
             int len = content.length - off - 777;
             ByteBuffer segment = fc.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, off, len);
+            pair.client.setZcopyThreshold(65536); // tcp copies by default at any size
             CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
                 try {
                     byte[] got = new byte[len];

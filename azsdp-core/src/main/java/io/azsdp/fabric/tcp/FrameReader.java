@@ -34,9 +34,12 @@ final class FrameReader implements Runnable {
     private static final long PARK_NANOS = 50_000_000L;
     private static final int DISCARD_LEN = 64 * 1024;
     private static final long SELECT_MS = 100;
-    /** How long the reader thread leaves the socket to pollers before it looks again: doubling from MIN to MAX. */
-    private static final long MIN_NAP_NANOS = 100_000L;
-    private static final long MAX_NAP_NANOS = 1_000_000L;
+    /**
+     * How long the reader thread leaves the socket to pollers before it looks again: doubling from MIN to MAX. MAX
+     * bounds how long a frame nobody waits for (the peer's READ request while our application computes) goes unread.
+     */
+    private static final long MIN_NAP_NANOS = 50_000L;
+    private static final long MAX_NAP_NANOS = 200_000L;
 
     private static final int NONE = 0;
     private static final int FRAME = 1;

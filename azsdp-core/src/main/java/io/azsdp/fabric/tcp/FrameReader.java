@@ -491,14 +491,15 @@ final class FrameReader implements Runnable {
         return n;
     }
 
-    private static void close(Selector s) {
+    /** Closes a provider thread's selector (null: never opened). */
+    static void close(Selector s) {
         if (s == null) {
             return;
         }
         try {
             s.close();
         } catch (IOException e) {
-            log.debug("closing a selector of the tcp fabric reader: {}", e.toString());
+            log.debug("closing a selector of the tcp fabric: {}", e.toString());
         }
     }
 

@@ -135,7 +135,7 @@ final class FrameWriter implements Runnable {
             while (!role.compareAndSet(false, true)) {
                 LockSupport.parkNanos(this, 1_000_000L);
             }
-            closeSelector();
+            FrameReader.close(selector);
             ep.writerStopped();
         }
     }
@@ -302,15 +302,4 @@ final class FrameWriter implements Runnable {
         ep.fail(new IOException("internal error in the tcp fabric writer: " + t, t));
     }
 
-    private void closeSelector() {
-        Selector s = selector;
-        if (s == null) {
-            return;
-        }
-        try {
-            s.close();
-        } catch (IOException e) {
-            log.debug("closing the writer's selector: {}", e.toString());
-        }
-    }
 }

@@ -628,11 +628,12 @@ public final class SdpConnection implements CompletionHandler {
      * PROTECTED. Waits for a credit and an advert slot. Must hold the lock.
      */
     private void advertise(MemoryRegion mr, long vaddr, int len, int kind, int stageOff) throws IOException {
-        while (pendingSlot >= 0 || !canSendData() || adverts.full()) {
+        while (true) {
             flushPending(false); // the bytes written before this advert go first
-            if (pendingSlot >= 0 || !canSendData() || adverts.full()) {
-                awaitWritable(0);
+            if (pendingSlot < 0 && canSendData() && !adverts.full()) {
+                break;
             }
+            awaitWritable(0);
         }
         int range = -1;
         if (kind == TxAdverts.PROTECTED) {

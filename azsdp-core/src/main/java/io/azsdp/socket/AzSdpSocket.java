@@ -87,7 +87,7 @@ public class AzSdpSocket extends Socket {
             SdpConnection c = conn;
             if (c != null) {
                 if (key.startsWith(AzSdpConfig.ZCOPY_THRESHOLD)) {
-                    setThresholds(c);
+                    applyZcopyThreshold(c);
                 } else if (AzSdpConfig.MODE.equals(key)) {
                     c.setMode(TransferMode.parse(config.get(key)));
                 }
@@ -145,11 +145,12 @@ public class AzSdpSocket extends Socket {
         conn = c;
         localAddress = c.endpoint().localAddress();
         remoteAddress = c.endpoint().remoteAddress();
-        setThresholds(c);
+        applyZcopyThreshold(c);
         c.setMode(TransferMode.parse(config.get(AzSdpConfig.MODE)));
     }
 
-    private void setThresholds(SdpConnection c) {
+    /** The threshold of the connection's own fabric (see AzSdpConfig#zcopyThreshold). */
+    private void applyZcopyThreshold(SdpConnection c) {
         c.setZcopyThreshold(config.zcopyThreshold(c.endpoint().fabricName()));
     }
 

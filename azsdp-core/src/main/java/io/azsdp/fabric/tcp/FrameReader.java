@@ -55,8 +55,11 @@ final class FrameReader implements Runnable {
     private boolean peerClosed;
     /** {@link #header} holds a complete header whose frame is not handled yet (a poller handed it back). */
     private boolean headerPending;
-    /** The token holder is a poller: it never waits for a receive to be posted (it may be the thread to post it). */
-    private boolean polling;
+    /**
+     * The token holder is a poller, not the reader thread: it never waits for a receive to be posted (it may be the
+     * thread to post it), and it leaves after its first frame (so another poller waits on its condition instead).
+     */
+    private volatile boolean polling;
 
     /** Opened by the reader thread, which alone selects on it (OP_READ); null before. */
     private volatile Selector selector;
@@ -76,8 +79,6 @@ final class FrameReader implements Runnable {
      * streaming receiver reads the socket itself instead of being handed every frame by a wake-up.
      */
     private volatile boolean pollerWants;
-    /** The token holder is a poller (it leaves after its first frame), not the reader thread. */
-    private volatile boolean pollerHolds;
     /** Set while waiting for a receive to be posted (receiver not ready); postRecv unparks only then. */
     volatile boolean waiting;
 
@@ -145,7 +146,6 @@ final class FrameReader implements Runnable {
             nap = 0;
             int r;
             try {
-                polling = false;
                 while ((r = readFrame()) == FRAME && !pollerWants) {
                     // take whatever else has arrived
                 }
@@ -185,7 +185,7 @@ final class FrameReader implements Runnable {
         long deadline = System.nanoTime() + maxNanos;
         polls++; // racy increments are fine: the reader thread only looks for a change
         if (!token.tryLock()) {
-            if (pollerHolds) {
+            if (polling) {
                 return false; // another waiting thread reads and delivers: wait on the condition instead
             }
             pollerWants = true;
@@ -199,7 +199,6 @@ final class FrameReader implements Runnable {
             }
         }
         pollerWants = false;
-        pollerHolds = true;
         int delivered = 0;
         boolean handBack = false;
         try {
@@ -223,7 +222,6 @@ final class FrameReader implements Runnable {
             throw t;
         } finally {
             polling = false;
-            pollerHolds = false;
             token.unlock();
             if (delivered == 0 || handBack) {
                 handedBack = true; // nobody reads now: the reader thread must not sleep on

@@ -56,8 +56,6 @@ final class FrameWriter implements Runnable {
 
     /** A poster left bytes unwritten (socket full): the writer thread must finish them. */
     private volatile boolean stalled;
-    /** CLOSE is written and output shut down: the writer thread stops. */
-    private volatile boolean done;
     /** Set while the writer thread may park; wake-ups unpark it only then. */
     private volatile boolean waiting;
     private volatile Thread thread;
@@ -141,14 +139,14 @@ final class FrameWriter implements Runnable {
     }
 
     private void loop() throws IOException {
-        while (!ep.broken && !done) {
+        while (!ep.broken && !ep.outputDone) {
             if (!stalled) {
                 idle();
                 continue;
             }
             stalled = false;
             // A poster that holds the role now either finishes the batch or hands it back (stalled again).
-            while (!done && role.compareAndSet(false, true)) {
+            while (!ep.outputDone && role.compareAndSet(false, true)) {
                 try {
                     writeQueued(true);
                 } finally {
@@ -176,7 +174,7 @@ final class FrameWriter implements Runnable {
      * batch stays for the next role holder.
      */
     private boolean writeQueued(boolean blocking) throws IOException {
-        while (!done) {
+        while (!ep.outputDone) {
             if (batchSize == 0 && !takeBatch()) {
                 return true;
             }
@@ -292,7 +290,6 @@ final class FrameWriter implements Runnable {
             // CLOSE is always the last frame: tell the peer no more data follows; the writer thread then stops.
             channel.shutdownOutput();
             ep.outputDone = true;
-            done = true;
             wake();
         }
     }

@@ -306,6 +306,10 @@ AZ_JNI(void, copy0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong dst,
  *   - a PEER pid (0 = none): if kill(peer, 0) fails with ESRCH the range is
  *     complete too (the connection is dead; nobody may hang on it);
  *   - a RELEASED flag (release(), the failure clean-up path).
+ * The 32-bit word right after the completion word counts the threads that
+ * futex-wait on it (any process): the completer stores the new value, then
+ * futex-wakes only when that count is non-zero (Dekker: both sides seq_cst),
+ * which saves it a system call per completion nobody waits for.
  *
  * ---- The table (lock-free, fixed capacity, mmap'ed by protectionInit) ----
  * One 64-byte slot per range. slot.ctl is the only word ever CAS'ed:
@@ -362,11 +366,11 @@ AZ_JNI(void, copy0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong dst,
  *
  * ---- Lifetime of the completion word ----
  * A waiter may hold a snapshot of a slot while that slot is released. It
- * only dereferences the word inside a reader section (slot.readers > 0,
- * re-checking the gen inside it), and release() returns only after the slot
- * is FREE and no reader section is open: so the caller may unmap the word as
- * soon as release() returned (never before). FUTEX_WAIT on an unmapped word
- * is harmless (EFAULT).
+ * only dereferences the word (and the waiter count after it) inside a reader
+ * section (slot.readers > 0, re-checking that the range is still ACTIVE
+ * inside it; a futex sleep on the word is one too), and release() frees the
+ * slot only once no reader section is open: so the caller may unmap the word
+ * as soon as release() returned (never before).
  *
  * ---- JVM rule ----
  * A thread blocked in the handler is "in Java" (or "in VM") to HotSpot: it
@@ -598,22 +602,27 @@ static void az_retire(uint32_t idx, uint32_t gen) {
     }
 }
 
-/* release(): RETIRED -> FREE, then wait for open reader sections. */
+/* release(): RETIRED -> FREE once no reader section is open. Until FREE the
+ * slot cannot be reused, so only readers of this generation can hold it up,
+ * and they are short: a new one sees the range is no longer ACTIVE and never
+ * touches the word; a sleeping one is woken here (it may have gone to sleep
+ * just after release()'s first wake-up; the word is mapped until we return). */
 static void az_free(uint32_t idx, uint32_t gen) {
     struct az_range *r = &az_tab[idx];
     for (;;) {
         uint32_t c = AZ_LD(&r->ctl);
         if (AZ_GEN(c) != gen || AZ_STATE(c) == AZ_FREE)
-            break;
-        if (AZ_STATE(c) == AZ_RETIRED) {
-            if (AZ_CAS(&r->ctl, &c, AZ_CTL(gen, AZ_FREE)))
-                break;
-        } else {
+            return;
+        if (AZ_STATE(c) != AZ_RETIRED) {
             az_retire(idx, gen);
+        } else if (AZ_LD(&r->readers) != 0) {
+            syscall(SYS_futex, (int32_t *)(uintptr_t)AZ_LDR(&r->word),
+                    FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+            sched_yield();
+        } else if (AZ_CAS(&r->ctl, &c, AZ_CTL(gen, AZ_FREE))) {
+            return;
         }
     }
-    while (AZ_LD(&r->readers) != 0)
-        sched_yield();
 }
 
 /* --------------------------------------------------------- the handler */
@@ -669,14 +678,29 @@ static void az_wait_slice(const struct az_snap *s, int64_t slice_ns) {
     /* Counted before the last check, so that release() either sees us
      * (and wakes) or we see its RELEASED bit (Dekker, both seq_cst). */
     AZ_ADD(&az_sleepers, 1);
-    if (!az_done(s, 1, &v)) {
-        struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
-                              (long)(slice_ns % 1000000000LL)};
-        /* Shared futex: the peer wakes it through its own mapping. EAGAIN
-         * (the word moved), EINTR, ETIMEDOUT, EFAULT (word unmapped after a
-         * concurrent release): all mean "re-check". */
-        syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+    /* The whole sleep is a reader section: the word and the waiter count
+     * after it stay mapped (release() waits for it, waking us meanwhile). */
+    struct az_range *r = &az_tab[s->idx];
+    AZ_ADD(&r->readers, 1);
+    uint32_t c = AZ_LD(&r->ctl);
+    if (AZ_GEN(c) == AZ_GEN(s->ctl) && AZ_STATE(c) == AZ_ACTIVE
+        && !(c & AZ_RELEASED)) {
+        int32_t *waiting = s->word + 1;
+        AZ_ADD(waiting, 1); /* before the last look at the word: the peer
+                             * then either sees us and wakes, or we see it */
+        v = AZ_LD(s->word);
+        if ((int32_t)((uint32_t)v - (uint32_t)s->target) < 0
+            && !az_peer_dead(s->peer)) {
+            struct timespec ts = {(time_t)(slice_ns / 1000000000LL),
+                                  (long)(slice_ns % 1000000000LL)};
+            /* Shared futex: the peer wakes it through its own mapping.
+             * EAGAIN (the word moved), EINTR, ETIMEDOUT: all mean
+             * "re-check". */
+            syscall(SYS_futex, s->word, FUTEX_WAIT, v, &ts, NULL, 0);
+        }
+        AZ_ADD(waiting, -1);
     }
+    AZ_ADD(&r->readers, -1);
     AZ_ADD(&az_sleepers, -1);
 }
 
@@ -884,8 +908,10 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
         || completionAddress == 0 || (completionAddress & 3) != 0
         || peerPid < 0)
         return -EINVAL;
-    /* The handler will read the word: fail now (EFAULT) if it cannot. */
-    if (!az_readable((uintptr_t)completionAddress))
+    /* The handler will read the word and count itself in the next one:
+     * fail now (EFAULT) if it cannot. */
+    if (!az_readable((uintptr_t)completionAddress)
+        || !az_writable((uintptr_t)completionAddress + 4))
         return -EFAULT;
 
     uint32_t idx, gen = 0;

@@ -55,10 +55,11 @@ public interface Endpoint extends Closeable {
      * wake waiters on without any thread of this process running; 0 when the fabric has none. It stays mapped until
      * the endpoint's disconnect has been delivered and {@link #close}/{@link #abort} was called. Asynchronous zero copy
      * waits on it to release a writer blocked on a protected page: that must never depend on a thread of its own JVM.
+     * The 32-bit word after it counts this side's threads asleep on it (see NativeLib#protect).
      */
     long notifyWordAddress();
 
-    /** Stores {@code value} into the peer's notify word (release) and wakes threads futex-waiting on it. */
+    /** Stores {@code value} into the peer's notify word and wakes the peer's threads asleep on it, if any. */
     void postNotify(int value) throws IOException;
 
     /** The peer's process id when it runs on this host and is known, else 0. */

@@ -215,13 +215,19 @@ public final class NativeLib {
      * the wrong protection), and so must the completion word. Every range must eventually be
      * released, which frees its table slot (after its completion, normally).
      *
+     * <p>The 32-bit word after the completion word counts the threads asleep on it (a thread blocked
+     * on the range increments it around its futex wait): whoever completes the word stores the new
+     * value first and then needs to futex-wake the word only when that count is non-zero. It must be
+     * writable and belongs to the completion word (ranges with different completion words need 8
+     * bytes each).
+     *
      * <p>Kernel writes into a protected range (read(2) into it...) are not blocked: they fail with
      * EFAULT.
      *
      * @param peerPid the process that completes the word, or 0
      * @return a range id {@code >= 0}, or a negative errno: {@code -EINVAL} (not page-aligned, empty,
      *     unaligned or null completion word, negative pid), {@code -EFAULT} (completion word not
-     *     readable), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
+     *     readable or the count after it not writable), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
      *     or what mprotect(2) returned ({@code -ENOMEM} for unmapped memory)
      */
     public static int protect(long address, long length, long completionAddress, int target, int peerPid) {

@@ -157,12 +157,14 @@ class ProtectionTest {
             ByteBuffer words = ByteBuffer.allocateDirect(64);
             long w = NativeLib.address(words);
             int a = NativeLib.protect(p.address, 2L * page, w, 1, peer);            // pages 0-1
-            int b = NativeLib.protect(p.address + page, 2L * page, w + 4, 1, peer); // pages 1-2
+            int b = NativeLib.protect(p.address + page, 2L * page, w + 8, 1, peer); // pages 1-2
             assertTrue(a >= 0 && b >= 0, a + " " + b);
 
             Writer writer = new Writer(p.buf, page + 8, 5, null, null); // page 1: covered by both
             writer.start();
             awaitWaiters(1);
+            Thread.sleep(50); // past its spin: asleep on a's word, and counted next to it
+            assertEquals(1, (int) INT.getVolatile(words, 4), "the sleeping writer counts itself after a's word");
 
             complete(words, 0, w);
             assertTrue(NativeLib.isComplete(a));
@@ -170,6 +172,8 @@ class ProtectionTest {
             Thread.sleep(150);
             assertTrue(writer.isAlive(), "page 1 unprotected while range b is still in flight");
             assertEquals(1, NativeLib.protectionWaiters());
+            assertEquals(0, (int) INT.getVolatile(words, 4), "no longer asleep on a's word");
+            assertEquals(1, (int) INT.getVolatile(words, 12), "asleep on b's word now");
 
             // Page 0 is covered by a only, which is complete: a write there goes through (it faults
             // once, retires a) and leaves page 1 protected.
@@ -180,17 +184,18 @@ class ProtectionTest {
             assertTrue(writer.isAlive());
 
             long completed = System.nanoTime();
-            complete(words, 4, w + 4);
+            complete(words, 8, w + 8);
             writer.finish(5);
             assertTrue(writer.end - completed < SECOND);
+            assertEquals(0, (int) INT.getVolatile(words, 12), "nobody asleep any more");
             assertEquals(5, p.buf.getInt(page + 8));
             assertTrue(writable(p.address + page) && writable(p.address + 2L * page), "all pages writable");
             assertEquals(0, NativeLib.release(a));
             assertEquals(0, NativeLib.release(b));
 
             // The same page twice, released one at a time (no faults: kernel writes probe it).
-            int x = NativeLib.protect(p.address, page, w + 8, 1, 0);
-            int y = NativeLib.protect(p.address, page, w + 8, 1, 0);
+            int x = NativeLib.protect(p.address, page, w + 16, 1, 0);
+            int y = NativeLib.protect(p.address, page, w + 16, 1, 0);
             assertTrue(x >= 0 && y >= 0 && x != y, x + " " + y);
             assertFalse(writable(p.address));
             assertEquals(0, NativeLib.release(x));
@@ -200,8 +205,8 @@ class ProtectionTest {
 
             // A range inside a protected one (no mprotect of its own): releasing the outer one first leaves the
             // inner one's page protected.
-            int outer = NativeLib.protect(p.address, 3L * page, w + 12, 1, 0);
-            int inner = NativeLib.protect(p.address + page, page, w + 12, 1, 0);
+            int outer = NativeLib.protect(p.address, 3L * page, w + 24, 1, 0);
+            int inner = NativeLib.protect(p.address + page, page, w + 24, 1, 0);
             assertTrue(outer >= 0 && inner >= 0, outer + " " + inner);
             assertEquals(0, NativeLib.release(outer));
             assertTrue(writable(p.address) && writable(p.address + 2L * page));
@@ -399,15 +404,15 @@ class ProtectionTest {
         assertEquals(0, NativeLib.awaitRange(id, 0), "released");
 
         // Wrap-around: complete when (int) (word - target) >= 0.
-        INT.setVolatile(words, 4, Integer.MAX_VALUE);
-        int wrap = NativeLib.protect(p.address, page, w + 4, Integer.MIN_VALUE, 0);
+        INT.setVolatile(words, 8, Integer.MAX_VALUE);
+        int wrap = NativeLib.protect(p.address, page, w + 8, Integer.MIN_VALUE, 0);
         assertFalse(NativeLib.isComplete(wrap), "MAX_VALUE is one short of MIN_VALUE");
-        INT.setVolatile(words, 4, Integer.MIN_VALUE);
+        INT.setVolatile(words, 8, Integer.MIN_VALUE);
         assertTrue(NativeLib.isComplete(wrap));
         assertEquals(0, NativeLib.release(wrap));
 
         // release() wakes awaitRange.
-        int waitedOn = NativeLib.protect(p.address, page, w + 8, 1, 0);
+        int waitedOn = NativeLib.protect(p.address, page, w + 16, 1, 0);
         Thread releaser = new Thread(() -> {
             sleep(100);
             NativeLib.release(waitedOn);

@@ -317,15 +317,19 @@ final class ShmEndpoint implements Endpoint {
         return seg.notifyAddress(side);
     }
 
-    /** Never blocks: a store into the shared segment and a futex wake (under sendLock, which keeps it mapped). */
+    /**
+     * Never blocks: a store into the shared segment, and a futex wake when a thread sleeps on the word (under
+     * sendLock, which keeps it mapped).
+     */
     @Override
     public void postNotify(int value) throws IOException {
         synchronized (sendLock) {
             if (phase != OPEN) {
                 throw closedException();
             }
-            seg.setNotify(peerSide, value);
-            NativeLib.futexWake(seg.notifyAddress(peerSide), Integer.MAX_VALUE);
+            if (seg.setNotify(peerSide, value) != 0) {
+                NativeLib.futexWake(seg.notifyAddress(peerSide), Integer.MAX_VALUE);
+            }
         }
     }
 

@@ -34,7 +34,8 @@ import java.nio.file.StandardOpenOption;
  *   48 i32 maxRegions[0]        52 i32 maxRegions[1]
  *   64 i32 state[0]                                         (own line: OPEN, CLOSED or ABORTED)
  *  128 i32 state[1]                                         (own line)
- *  192 i32 notify[0]            196 i32 notify[1]           (notify[s] is written by the other side only)
+ *  192 i32 notify[0]            196 i32 waiting[0]          (notify[s] is written by the other side only;
+ *  200 i32 notify[1]            204 i32 waiting[1]           waiting[s] counts side s's threads asleep on it)
  * ring control r = 0, 1 (192 bytes each)
  *   +0   i64 tail                                           (producer's line)
  *   +64  i64 head                                           (consumer's line)
@@ -48,7 +49,7 @@ import java.nio.file.StandardOpenOption;
  */
 final class ShmSegment {
     static final int MAGIC = 0x415A534D; // 'AZSM'
-    static final int VERSION = 2;
+    static final int VERSION = 3;
 
     /** Per-side state words. Zero is deliberately not a valid state: an uninitialised segment is never "open". */
     static final int STATE_OPEN = 1;
@@ -253,7 +254,7 @@ final class ShmSegment {
     }
 
     static int notifyOffset(int side) {
-        return H_NOTIFY + 4 * side;
+        return H_NOTIFY + 8 * side;
     }
 
     /** Native address of side {@code s}'s notify word, for futex waits. */
@@ -261,9 +262,14 @@ final class ShmSegment {
         return NativeLib.address(buf) + notifyOffset(side);
     }
 
-    /** Release store, so the bytes our READ copied are visible before the writer is let go. */
-    void setNotify(int side, int value) {
-        INT.setRelease(buf, notifyOffset(side), value);
+    /**
+     * Volatile store (the bytes our READ copied are visible before the writer is let go), then the number of side
+     * {@code side}'s threads asleep on the word: the native waiter counts itself before its last look at the word,
+     * so either it sees the new value or this sees it and wakes it.
+     */
+    int setNotify(int side, int value) {
+        INT.setVolatile(buf, notifyOffset(side), value);
+        return (int) INT.getVolatile(buf, notifyOffset(side) + 4);
     }
 
     int pid(int side) {

@@ -55,6 +55,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seconds", description = "Target duration of a throughput figure (default: 1, 0.25 with --quick).")
     Double seconds;
 
+    @Option(names = "--rounds", description = "Rounds of each stream figure (bw, bibw), interleaved across transports; "
+            + "the median is reported (default: 3, 1 with --quick).")
+    Integer rounds;
+
     @Option(names = "--iterations", description = "Round trips per latency figure (default: 10000, 1000 with --quick).")
     Integer iterations;
 
@@ -103,7 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "no transport in " + fabrics + " x "
                     + modes);
         }
-        Plan plan = Plan.of(quick, tests, transports, sizes, conns, multiconnSize, bytes, seconds, iterations,
+        Plan plan = Plan.of(quick, tests, transports, sizes, conns, multiconnSize, bytes, seconds, rounds, iterations,
                 Duration.ofSeconds(figureTimeout));
         Path dir = out != null ? out
                 : Path.of("bench-results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));

@@ -1,5 +1,8 @@
 package io.azsdp.cli.bench;
 
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -15,6 +18,30 @@ public record Figure(String test, String fabric, String mode, int size, int conn
 
     static Figure failed(Key k, String why) {
         return new Figure(k.test(), k.t().fabric(), k.t().mode(), k.size(), k.conns(), Double.NaN, "", false, why);
+    }
+
+    /**
+     * The median of several rounds of one figure (each round one figure): that round's figure, its note listing every
+     * round; the first failed round if any failed.
+     */
+    static Figure median(List<Figure> rounds) {
+        for (Figure f : rounds) {
+            if (!f.ok()) {
+                return f;
+            }
+        }
+        List<Figure> sorted = new ArrayList<>(rounds);
+        sorted.sort(Comparator.comparingDouble(Figure::value));
+        Figure m = sorted.get((sorted.size() - 1) / 2);
+        if (rounds.size() == 1) {
+            return m;
+        }
+        StringBuilder all = new StringBuilder();
+        for (Figure f : rounds) {
+            all.append(all.length() == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", f.value()));
+        }
+        return new Figure(m.test, m.fabric, m.mode, m.size, m.conns, m.value, m.unit, true,
+                m.note + "; median of " + rounds.size() + " rounds: " + all);
     }
 
     String series() {

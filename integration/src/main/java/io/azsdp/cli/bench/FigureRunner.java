@@ -40,6 +40,20 @@ final class FigureRunner {
     }
 
     void run(Figure.Key key, Body body) {
+        record(measure(key, body));
+    }
+
+    /** Prints and keeps {@code got}. */
+    void record(List<Figure> got) {
+        for (Figure f : got) {
+            System.out.println(f.line());
+        }
+        System.out.flush();
+        figures.addAll(got);
+    }
+
+    /** The figures of one measurement (a failed one if it timed out, threw or did not verify), not yet recorded. */
+    List<Figure> measure(Figure.Key key, Body body) {
         CompletableFuture<List<Figure>> result = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
@@ -74,10 +88,6 @@ final class FigureRunner {
             connections.abortAll();
             got = List.of(Figure.failed(key, "interrupted"));
         }
-        for (Figure f : got) {
-            System.out.println(f.line());
-        }
-        System.out.flush();
-        figures.addAll(got);
+        return got;
     }
 }

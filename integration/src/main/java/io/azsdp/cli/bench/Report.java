@@ -27,8 +27,9 @@ final class Report {
             Map.entry("latency", "Ping-pong round trip, median."),
             Map.entry("latency_p99", "Ping-pong round trip, 99th percentile."),
             Map.entry("latency_max", "Ping-pong round trip, longest."),
-            Map.entry("bw", "One direction, client to server, one connection."),
-            Map.entry("bibw", "Both directions at once on one connection (sum of the two)."),
+            Map.entry("bw", "One direction, client to server, one connection; median of the rounds (--rounds), "
+                    + "interleaved across transports."),
+            Map.entry("bibw", "Both directions at once on one connection (sum of the two); median of the rounds."),
             Map.entry("overlap", "Effective throughput when the sender computes, after each write, as long as one "
                     + "message's transfer took."),
             Map.entry("overlap_hidden", "(t_comm + t_comp - t_total) / t_comm: 1 = transfer entirely hidden behind "

@@ -1023,6 +1023,17 @@ AZ_JNI(jint, isComplete0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
     return az_done(&s, 1, &v);
 }
 
+/* 1 while the range is live and ACTIVE, i.e. its pages are still read-only
+ * under it (a complete range stays so until a store retires it or it is
+ * released); 0 otherwise. */
+AZ_JNI(jint, isProtected0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
+    struct az_snap s;
+    int rc = az_lookup(rangeId, &s);
+    if (rc <= 0)
+        return rc;
+    return AZ_STATE(s.ctl) == AZ_ACTIVE && !(s.ctl & AZ_RELEASED);
+}
+
 AZ_JNI(jint, awaitRange0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId,
                           jlong timeoutNanos) {
     int64_t deadline = timeoutNanos > 0 ? az_now() + timeoutNanos : 0;

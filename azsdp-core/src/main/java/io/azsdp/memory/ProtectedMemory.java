@@ -93,6 +93,16 @@ public final class ProtectedMemory {
         NativeLib.release(id);
     }
 
+    /** True once the peer has read the range (its completion word reached the target), or it was released. */
+    public static boolean isComplete(int id) {
+        return NativeLib.isComplete(id);
+    }
+
+    /** True while the range's pages are read-only under it (see NativeLib#isProtected); false once released. */
+    public static boolean isProtected(int id) {
+        return NativeLib.isProtected(id);
+    }
+
     /**
      * Blocks until no transfer still reads from {@code buf}'s [position, limit): call it before handing the buffer
      * to the kernel (FileChannel.read, a socket read) after sending it with AZ-SDP. Java stores need no such call:

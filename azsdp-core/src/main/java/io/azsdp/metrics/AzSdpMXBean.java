@@ -16,6 +16,8 @@ public interface AzSdpMXBean {
 
     long getProtectedSends();
 
+    long getProtectedSendsReused();
+
     int getSrcAvailsOutstanding();
 
     long getWriterStalls();

@@ -98,6 +98,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getProtectedSendsReused() {
+        return sum(SdpStats::protectedReused);
+    }
+
+    @Override
     public long getWriterStalls() {
         return sum(SdpStats::writerStalls);
     }

@@ -264,6 +264,21 @@ public final class NativeLib {
     }
 
     /**
+     * True while the range is live and its pages are read-only under it: until a store into it made
+     * it writable (once it is complete) or it was released.
+     *
+     * @throws IllegalArgumentException for an id that was never valid
+     */
+    public static boolean isProtected(int rangeId) {
+        check();
+        int rc = isProtected0(rangeId);
+        if (rc < 0) {
+            throw new IllegalArgumentException("not a protected range id: " + rangeId);
+        }
+        return rc != 0;
+    }
+
+    /**
      * Blocks in native code (futex waits in bounded slices, re-checking release and peer liveness)
      * until the range {@link #isComplete is complete}.
      *
@@ -441,6 +456,8 @@ public final class NativeLib {
     private static native int isComplete0(int rangeId);
 
     private static native int awaitRange0(int rangeId, long timeoutNanos);
+
+    private static native int isProtected0(int rangeId);
 
     private static native long protectionFaults0();
 

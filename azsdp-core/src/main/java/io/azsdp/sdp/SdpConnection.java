@@ -6,6 +6,7 @@ import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
+import io.azsdp.memory.LingeringRanges;
 import io.azsdp.memory.ProtectedMemory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -145,6 +146,8 @@ public final class SdpConnection implements CompletionHandler {
     private IOException error;
 
     private final DeferredCompletions deferred = new DeferredCompletions();
+    /** Completed protected sends whose pages stay read-only until a store or a new send (lazy unprotect). */
+    private final LingeringRanges lingering = new LingeringRanges();
     private final DeferredCompletions.Sink replay = new DeferredCompletions.Sink() {
         @Override
         public void completion(int opcode, long wrId, int byteLen, int status) {
@@ -641,6 +644,7 @@ public final class SdpConnection implements CompletionHandler {
             range = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
                     ep.peerPid());
             stats.protectedSends++;
+            stats.protectedReused += lingering.protectedAgain(vaddr, len, adverts.targetAfter(len));
         }
         int slot = txFree[--txFreeCount];
         int base = slot * peerRxBufSize;
@@ -723,8 +727,13 @@ public final class SdpConnection implements CompletionHandler {
         int i = adverts.head();
         int kind = adverts.kind(i);
         if (kind == TxAdverts.PROTECTED) {
-            ProtectedMemory.release(adverts.rangeId(i));
-            ep.deregister(adverts.region(i));
+            MemoryRegion mr = adverts.region(i);
+            boolean read = adverts.acked(i) == adverts.len(i) && !disconnected && error == null;
+            if (!read || !lingering.offer(adverts.rangeId(i), mr.address(), mr.length(), adverts.target(i),
+                    mr.buffer())) {
+                ProtectedMemory.release(adverts.rangeId(i));
+            }
+            ep.deregister(mr);
         }
         if (adverts.stageOff(i) >= 0) {
             txStageRing.free(adverts.stageOff(i), adverts.len(i));
@@ -1366,6 +1375,7 @@ public final class SdpConnection implements CompletionHandler {
         while (adverts.count() > 0) {
             completeAdvert();
         }
+        lingering.releaseAll();
         if (cause != null) {
             setError(new SocketException("Connection reset: " + cause.getMessage()));
         } else if (!inEof && !closed) {
@@ -1410,6 +1420,7 @@ public final class SdpConnection implements CompletionHandler {
         if (error == null) {
             error = e;
         }
+        lingering.releaseAll(); // before the endpoint (and the completion word of these ranges) goes
         signal(readable);
         signal(writable);
     }

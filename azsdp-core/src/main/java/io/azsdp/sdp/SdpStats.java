@@ -10,6 +10,7 @@ public final class SdpStats {
     long messagesSent;
     long srcAvailsSent;
     long protectedSends;
+    long protectedReused;
     long writerStalls;
 
     /** Adds these counters to {@code total} (under total's monitor: closing connections add concurrently). */
@@ -23,6 +24,7 @@ public final class SdpStats {
             total.messagesSent += messagesSent;
             total.srcAvailsSent += srcAvailsSent;
             total.protectedSends += protectedSends;
+            total.protectedReused += protectedReused;
             total.writerStalls += writerStalls;
         }
     }
@@ -69,10 +71,16 @@ public final class SdpStats {
         return protectedSends;
     }
 
+    /** Protected sends whose pages were still read-only from an earlier send of them (no mprotect: lazy unprotect). */
+    public long protectedReused() {
+        return protectedReused;
+    }
+
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
                 + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", delivered=" + bytesReceived
-                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends + ", writerStalls=" + writerStalls + "]";
+                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
+                + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls + "]";
     }
 }

@@ -20,6 +20,7 @@ final class TxAdverts {
     private final int[] kind;
     private final int[] rangeId;
     private final int[] stageOff;
+    private final int[] target;
     private final MemoryRegion[] region;
     private int head;
     private int count;
@@ -33,6 +34,7 @@ final class TxAdverts {
         kind = new int[capacity];
         rangeId = new int[capacity];
         stageOff = new int[capacity];
+        target = new int[capacity];
         region = new MemoryRegion[capacity];
     }
 
@@ -61,6 +63,7 @@ final class TxAdverts {
         stageOff[i] = off;
         count++;
         advertised += bytes;
+        target[i] = advertised;
         return i;
     }
 
@@ -97,6 +100,11 @@ final class TxAdverts {
 
     int rangeId(int i) {
         return rangeId[i];
+    }
+
+    /** The notify-word value at which advert i is read (see {@link #targetAfter}). */
+    int target(int i) {
+        return target[i];
     }
 
     int stageOff(int i) {

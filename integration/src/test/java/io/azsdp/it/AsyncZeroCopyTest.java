@@ -186,6 +186,51 @@ class AsyncZeroCopyTest {
         }
     }
 
+    /**
+     * Lazy unprotect: a buffer from {@link AzSdp#allocate} sent again unchanged after its last send completed finds its
+     * pages still read-only (no mprotect); a store into it then faults once, without waiting, and the next send
+     * carries the new bytes. Every message is verified by the peer.
+     */
+    @Test
+    void unchangedBufferSentAgainStaysProtected() throws Exception {
+        assumeShm();
+        Peer sink = Peer.start("sink-linger", Map.of(), "pattern-sink");
+        int port = sink.awaitReady();
+        int len = 256 << 10;
+        int sends = 40;
+        try (AzSdpSocket s = new AzSdpSocket(config("shm"))) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
+            ByteBuffer buf = AzSdp.allocate(len);
+            byte[] content = new byte[len];
+            PatternSink.fill(content, 0, len);
+            buf.put(0, content);
+            for (int i = 0; i < sends; i++) {
+                hdr.writeInt(0); // the same message every time: the buffer is not touched
+                hdr.writeInt(len);
+                s.byteChannel().write(buf.duplicate());
+                Thread.sleep(5); // the peer reads it meanwhile: the send completes and its range lingers
+            }
+            long reused = s.connection().stats().protectedReused();
+            assertTrue(reused >= sends / 2, "sends that found their pages still read-only: " + reused + " of " + sends);
+
+            long faults = NativeLib.protectionFaults();
+            long waited = NativeLib.protectionWaitNanos();
+            PatternSink.fill(content, 1, len);
+            buf.put(0, content); // the lingering range is complete: one fault, no wait
+            assertEquals(faults + 1, NativeLib.protectionFaults(), "one fault makes the whole range writable");
+            assertTrue(NativeLib.protectionWaitNanos() - waited < 100_000_000L, "the store waited for nothing");
+            hdr.writeInt(1);
+            hdr.writeInt(len);
+            s.byteChannel().write(buf.duplicate());
+            hdr.writeInt(-1);
+            hdr.writeInt(0);
+            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
+                    "verdict", Duration.ofSeconds(30));
+            assertTrue(verdict.startsWith("VERIFIED messages=" + (sends + 1) + " "), verdict);
+        }
+    }
+
     /** A kernel write into a buffer just sent works once {@link AzSdp#awaitReusable} returned. */
     @Test
     void fileReadAfterAwaitReusable() throws Exception {

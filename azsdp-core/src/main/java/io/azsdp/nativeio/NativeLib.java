@@ -256,11 +256,7 @@ public final class NativeLib {
      */
     public static boolean isComplete(int rangeId) {
         check();
-        int rc = isComplete0(rangeId);
-        if (rc < 0) {
-            throw new IllegalArgumentException("not a protected range id: " + rangeId);
-        }
-        return rc != 0;
+        return rangeFlag(isComplete0(rangeId), rangeId);
     }
 
     /**
@@ -271,7 +267,10 @@ public final class NativeLib {
      */
     public static boolean isProtected(int rangeId) {
         check();
-        int rc = isProtected0(rangeId);
+        return rangeFlag(isProtected0(rangeId), rangeId);
+    }
+
+    private static boolean rangeFlag(int rc, int rangeId) {
         if (rc < 0) {
             throw new IllegalArgumentException("not a protected range id: " + rangeId);
         }

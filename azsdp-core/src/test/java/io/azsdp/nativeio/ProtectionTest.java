@@ -399,7 +399,12 @@ class ProtectionTest {
         completer.join();
         assertTrue(NativeLib.isComplete(id));
         assertFalse(writable(p.address), "complete but not retired: still protected until a write or release");
+        assertTrue(NativeLib.isProtected(id));
+        p.buf.put(0, (byte) 7); // faults once; the range is complete, so the handler makes it writable at once
+        assertTrue(writable(p.address));
+        assertFalse(NativeLib.isProtected(id), "retired by the store");
         assertEquals(0, NativeLib.release(id));
+        assertFalse(NativeLib.isProtected(id), "released");
         assertTrue(NativeLib.isComplete(id));
         assertEquals(0, NativeLib.awaitRange(id, 0), "released");
 

@@ -51,6 +51,20 @@ public interface Endpoint extends Closeable {
             throws IOException;
 
     /**
+     * From now on posts on this endpoint may only queue their work until {@link #flush}: a provider that transmits
+     * on the posting thread (a socket write) then does it in {@code flush}, which the caller promises to call after
+     * every batch of posts, before it waits for anything. The SDP engine posts while holding its connection lock and
+     * flushes after releasing it, so no thread of that connection waits for the lock during a system call. Providers
+     * that only queue anyway ignore it.
+     */
+    default void deferTransmission() {
+    }
+
+    /** Transmits what posts queued since {@link #deferTransmission}. */
+    default void flush() {
+    }
+
+    /**
      * Address of a 32-bit word that only the peer writes (with {@link #postNotify}), in memory the peer can write and
      * wake waiters on without any thread of this process running; 0 when the fabric has none. It stays mapped until
      * the endpoint's disconnect has been delivered and {@link #close}/{@link #abort} was called. Asynchronous zero copy

@@ -232,6 +232,7 @@ public final class SdpConnection implements CompletionHandler {
             txFree[txFreeCount++] = txCount - 1 - i;
         }
         ep.setHandler(this);
+        ep.deferTransmission(); // posts under the lock, socket writes after it (see unlock)
         LIVE.add(this);
         lock.lock();
         try {
@@ -677,6 +678,7 @@ public final class SdpConnection implements CompletionHandler {
                 continue;
             }
             try {
+                ep.flush();
                 writable.await();
             } catch (InterruptedException e) {
                 int acked = cancelAdvert(len);
@@ -753,6 +755,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         stats.writerStalls++;
         try {
+            ep.flush();
             writable.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -869,6 +872,7 @@ public final class SdpConnection implements CompletionHandler {
         if (drainDeferred() || spinForEvent(deadline == 0 ? Long.MAX_VALUE : deadline - System.nanoTime())) {
             return true; // state changed: the caller re-checks before waiting
         }
+        ep.flush();
         try {
             if (deadline == 0) {
                 readable.await();
@@ -1411,6 +1415,7 @@ public final class SdpConnection implements CompletionHandler {
                 // the endpoint is breaking anyway
             }
         }
+        ep.flush();
         ep.abort();
         signal(readable);
         signal(writable);
@@ -1585,13 +1590,18 @@ public final class SdpConnection implements CompletionHandler {
         return deferred.drainTo(replay);
     }
 
+    /** Releases the lock, then transmits what was posted under it (see Endpoint#deferTransmission). */
     private void unlock() {
+        boolean outermost = lock.getHoldCount() == 1;
         try {
-            if (lock.getHoldCount() == 1) {
+            if (outermost) {
                 drainDeferred();
             }
         } finally {
             lock.unlock();
+        }
+        if (outermost) {
+            ep.flush();
         }
     }
 
@@ -1620,6 +1630,7 @@ public final class SdpConnection implements CompletionHandler {
         int seen = events;
         pollSeen = seen;
         lock.unlock();
+        ep.flush();
         try {
             if (ep.pollBlocks()) {
                 ep.poll(Math.min(maxNanos, BLOCKING_POLL_NANOS), eventSeen);
@@ -1645,6 +1656,7 @@ public final class SdpConnection implements CompletionHandler {
         if (drainDeferred()) {
             return; // state changed: the caller re-checks before waiting
         }
+        ep.flush();
         try {
             c.awaitNanos(nanos);
         } catch (InterruptedException e) {

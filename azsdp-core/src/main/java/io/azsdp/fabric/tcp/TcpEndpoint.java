@@ -74,6 +74,8 @@ final class TcpEndpoint implements Endpoint {
     private ScheduledFuture<?> closeDeadline;
 
     private volatile State state = State.CONNECTED;
+    /** Posts only queue; the poster calls {@link #flush} (see {@link Endpoint#deferTransmission}). */
+    private volatile boolean deferred;
     private volatile CompletionHandler handler;
     private volatile Thread readerThread;
     /** The transport was torn down abortively; {@link #cause} says why. */
@@ -280,6 +282,18 @@ final class TcpEndpoint implements Endpoint {
 
     /** Before start() frames wait in the queue: the handler that completes them may not be set yet. */
     private void drainIfStarted() {
+        if (state != State.CONNECTED && !deferred) {
+            writer.drain();
+        }
+    }
+
+    @Override
+    public void deferTransmission() {
+        deferred = true;
+    }
+
+    @Override
+    public void flush() {
         if (state != State.CONNECTED) {
             writer.drain();
         }

@@ -6,6 +6,7 @@ import io.azsdp.cli.bench.PingPong;
 import io.azsdp.cli.bench.Sender;
 import io.azsdp.cli.bench.Transport;
 import io.azsdp.cli.bench.VerificationException;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -43,6 +44,7 @@ final class ClientCommand implements Callable<Integer> {
     static final List<Transport> BW = List.of(new Transport("shm", "bcopy"), new Transport("shm", "zcopy"),
             new Transport("shm", "azsdp"), new Transport("shm", "azsdp-copy"), new Transport("tcp", "bcopy"),
             new Transport("tcp", "auto"), new Transport("tcp", "azsdp"), new Transport("javatcp", "socket"));
+    private static final long WARM_UP_NANOS = 1_000_000_000L;
     static final List<Transport> LAT = List.of(new Transport("shm", "bcopy"), new Transport("tcp", "bcopy"),
             new Transport("javatcp", "socket"));
 
@@ -58,7 +60,7 @@ final class ClientCommand implements Callable<Integer> {
                 }
                 try (Link link = t.open(server)) {
                     Payload p = new Payload(link, size, 1, false);
-                    new Sender(link, p, Math.max(1, (64L << 20) / size)).stream(0); // warm-up
+                    warmUp(link, p, size);
                     Sender s = new Sender(link, p, Math.max(1, measure.bytes / size));
                     try {
                         report(t, "bw", size, s.bytes() / (double) s.stream(0), "GB/s", true, failures);
@@ -87,6 +89,18 @@ final class ClientCommand implements Callable<Integer> {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * Streams 64 MiB at a time until {@link #WARM_UP_NANOS} have passed (at least once): the JIT compilers of both
+     * JVMs finish with the paths this transport uses before it is measured (64 MiB of 1 MiB messages take a few
+     * milliseconds, far less than compiling them).
+     */
+    private static void warmUp(Link link, Payload p, int size) throws IOException {
+        long start = System.nanoTime();
+        do {
+            new Sender(link, p, Math.max(1, (64L << 20) / size)).stream(0);
+        } while (System.nanoTime() - start < WARM_UP_NANOS);
     }
 
     private static void report(Transport t, String name, int size, double value, String unit, boolean verified,

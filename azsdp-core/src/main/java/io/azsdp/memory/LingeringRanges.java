@@ -13,9 +13,9 @@ import java.nio.ByteBuffer;
  * lingering range holds the buffer. An arbitrary direct buffer may be freed by the application at any time (its
  * cleaner invoked), and the stack must never change the protection of memory that was unmapped and reused.
  *
- * <p>Ranges leave when a new send covers them, when the table is full (oldest first), once 2^29 bytes were advertised
- * after them (the completion word must stay within 2^31 of a range's target), and all at once when the connection
- * ends. When the application stores into its buffers between sends (a lingering range found writable), lingering
+ * <p>Ranges leave when a new send covers them, when the table is full (oldest first), before an advert would take the
+ * completion word 2^29 bytes past them (it must stay within 2^31 of a range's target, or a store into the range
+ * would wait for a completion that already happened), and all at once when the connection ends. When the application stores into its buffers between sends (a lingering range found writable), lingering
  * would only add a fault per send: it pauses for {@value #BACKOFF} sends. Guarded by the connection's lock; no
  * allocation after construction.
  */
@@ -57,25 +57,32 @@ public final class LingeringRanges {
     }
 
     /**
-     * Call after protecting [address, address + length) for a new send that advertises up to {@code advertised}:
-     * releases the ranges it covers (redundant now) and those too old. Returns how many of the covered ones were
-     * still read-only (the new range needed no mprotect for them).
+     * Call before every advert of the connection (of any kind: all of them move the completion word), with the
+     * advertised total it brings the word to: releases the ranges that would fall too far behind.
      */
-    public int protectedAgain(long address, long length, int advertised) {
+    public void advertising(int advertised) {
+        for (int i = count - 1; i >= 0; i--) {
+            if (advertised - target[i] > MAX_AGE) {
+                release(i);
+            }
+        }
+    }
+
+    /**
+     * Call after protecting [address, address + length) for a new send: releases the ranges it covers (redundant
+     * now). Returns how many of them were still read-only (the new range needed no mprotect for them).
+     */
+    public int protectedAgain(long address, long length) {
         int reused = 0;
         for (int i = count - 1; i >= 0; i--) {
-            if (start[i] >= address && end[i] <= address + length) {
-                if (release(i)) {
-                    reused++;
-                }
-            } else if (advertised - target[i] > MAX_AGE) {
-                release(i);
+            if (start[i] >= address && end[i] <= address + length && release(i)) {
+                reused++;
             }
         }
         return reused;
     }
 
-    /** Makes every lingering range writable again (connection ending, or a buffer about to be reused by the kernel). */
+    /** Makes every lingering range writable again (the connection is ending). */
     public void releaseAll() {
         while (count > 0) {
             release(count - 1);

@@ -640,12 +640,13 @@ public final class SdpConnection implements CompletionHandler {
             awaitWritable(0);
         }
         int range = -1;
+        lingering.advertising(adverts.targetAfter(len));
         if (kind == TxAdverts.PROTECTED) {
             // Before the SrcAvail leaves: from now on a store into these pages waits for the peer's READ.
             range = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
                     ep.peerPid());
             stats.protectedSends++;
-            stats.protectedReused += lingering.protectedAgain(vaddr, len, adverts.targetAfter(len));
+            stats.protectedReused += lingering.protectedAgain(vaddr, len);
         }
         int slot = txFree[--txFreeCount];
         int base = slot * peerRxBufSize;

@@ -28,6 +28,7 @@ public final class LingeringRanges {
     private final long[] start = new long[CAPACITY];
     private final long[] end = new long[CAPACITY];
     private final int[] target = new int[CAPACITY];
+    /** Never read: holding the buffers keeps their memory mapped (the cleaner unmaps it) while their ranges linger. */
     private final ByteBuffer[] buffer = new ByteBuffer[CAPACITY];
     private int count;
     private int backoff;

@@ -163,8 +163,8 @@ class ProtectionTest {
             Writer writer = new Writer(p.buf, page + 8, 5, null, null); // page 1: covered by both
             writer.start();
             awaitWaiters(1);
-            Thread.sleep(50); // past its spin: asleep on a's word, and counted next to it
-            assertEquals(1, (int) INT.getVolatile(words, 4), "the sleeping writer counts itself after a's word");
+            // Past its spin it sleeps on a's word, counted in the word after it.
+            awaitWord(words, 4, 1, "the sleeping writer counts itself after a's word");
 
             complete(words, 0, w);
             assertTrue(NativeLib.isComplete(a));
@@ -172,8 +172,8 @@ class ProtectionTest {
             Thread.sleep(150);
             assertTrue(writer.isAlive(), "page 1 unprotected while range b is still in flight");
             assertEquals(1, NativeLib.protectionWaiters());
-            assertEquals(0, (int) INT.getVolatile(words, 4), "no longer asleep on a's word");
-            assertEquals(1, (int) INT.getVolatile(words, 12), "asleep on b's word now");
+            awaitWord(words, 4, 0, "no longer asleep on a's word");
+            awaitWord(words, 12, 1, "asleep on b's word now");
 
             // Page 0 is covered by a only, which is complete: a write there goes through (it faults
             // once, retires a) and leaves page 1 protected.
@@ -527,6 +527,15 @@ class ProtectionTest {
     private static void complete(ByteBuffer words, int offset, long address) {
         INT.getAndAdd(words, offset, 1);
         NativeLib.futexWake(address, Integer.MAX_VALUE);
+    }
+
+    /** Waits (at most 5 s) for the int at {@code offset} to hold {@code expected}: a thread gets there by itself. */
+    private static void awaitWord(ByteBuffer words, int offset, int expected, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + 5 * SECOND;
+        while ((int) INT.getVolatile(words, offset) != expected && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertEquals(expected, (int) INT.getVolatile(words, offset), what);
     }
 
     private static void awaitWaiters(int n) throws InterruptedException {

@@ -292,9 +292,13 @@ final class TcpEndpoint implements Endpoint {
         deferred = true;
     }
 
+    /**
+     * Called after every release of the engine's lock: with nothing queued it takes no lock and no CAS. Only the
+     * caller's own posts must go out here (another poster flushes its own), and those are visible to it unlocked.
+     */
     @Override
     public void flush() {
-        if (state != State.CONNECTED) {
+        if (state != State.CONNECTED && !sendQ.isEmpty()) {
             writer.drain();
         }
     }

@@ -11,7 +11,9 @@ import java.util.zip.CRC32C;
  * The benchmark wire protocol, server side. A client sends a {@value #REQUEST}-byte request (magic, test, message
  * size, count). {@code bw}: the server reads size*count bytes, checksums every byte and answers (bytes, CRC32C).
  * {@code lat}: it echoes count messages. {@code bibw}: it reads like {@code bw} while a second thread writes count
- * messages of its own, then answers (bytes read, their CRC32C, CRC32C of what it wrote).
+ * messages of its own, then answers (bytes read, their CRC32C, CRC32C of what it wrote). With {@link #NO_CHECKSUM}
+ * in the test field the server checksums nothing and answers 0 for each CRC32C: the client then checks byte counts
+ * only, and the figure is the transport's alone, without a pass over the data after it arrived.
  */
 public final class PerfSession {
     public static final int MAGIC = 0x415A5046;
@@ -19,6 +21,8 @@ public final class PerfSession {
     public static final int TEST_BW = 1;
     public static final int TEST_LAT = 2;
     public static final int TEST_BIBW = 3;
+    /** Flag in the request's test field: count the bytes, do not checksum them. */
+    public static final int NO_CHECKSUM = 0x100;
     /** Bytes of the answer to TEST_BW / TEST_BIBW. */
     public static final int BW_REPLY = 16;
     public static final int BIBW_REPLY = 24;
@@ -43,16 +47,18 @@ public final class PerfSession {
                 throw new IOException("not a benchmark request");
             }
             int test = hdr.getInt();
+            boolean checksum = (test & NO_CHECKSUM) == 0;
+            test &= ~NO_CHECKSUM;
             int size = hdr.getInt();
             long count = hdr.getLong();
             if (size <= 0 || size > (64 << 20) || count <= 0) {
                 throw new IOException("bad request: size " + size + ", count " + count);
             }
             if (test == TEST_BW) {
-                long crc = sink(link, size, size * count);
+                long crc = sink(link, size, size * count, checksum);
                 link.write(link.allocate(BW_REPLY).putLong(size * count).putLong(crc).flip());
             } else if (test == TEST_BIBW) {
-                both(link, size, count);
+                both(link, size, count, checksum);
             } else if (test == TEST_LAT) {
                 echo(link, size, count);
             } else {
@@ -61,8 +67,8 @@ public final class PerfSession {
         }
     }
 
-    /** Reads {@code total} bytes; their CRC32C. */
-    public static long sink(Link link, int size, long total) throws IOException {
+    /** Reads {@code total} bytes; their CRC32C, or 0 without {@code checksum}. */
+    public static long sink(Link link, int size, long total, boolean checksum) throws IOException {
         ByteBuffer buf = link.allocate(Math.max(size, SINK_READ));
         CRC32C crc = new CRC32C();
         long left = total;
@@ -72,20 +78,21 @@ public final class PerfSession {
             if (n < 0) {
                 throw new IOException("client closed with " + left + " bytes missing");
             }
-            buf.flip();
-            crc.update(buf);
+            if (checksum) {
+                crc.update(buf.flip());
+            }
             left -= n;
         }
-        return crc.getValue();
+        return checksum ? crc.getValue() : 0;
     }
 
-    private static void both(Link link, int size, long count) throws IOException {
+    private static void both(Link link, int size, long count, boolean checksum) throws IOException {
         ByteBuffer out = link.allocate(size);
         byte[] random = new byte[size];
         ThreadLocalRandom.current().nextBytes(random);
         out.put(random).flip();
         CRC32C sent = new CRC32C();
-        for (long i = 0; i < count; i++) {
+        for (long i = 0; checksum && i < count; i++) {
             sent.update(random);
         }
         AtomicReference<IOException> failure = new AtomicReference<>();
@@ -101,7 +108,7 @@ public final class PerfSession {
         }, "bench-bibw-writer");
         writer.setDaemon(true);
         writer.start();
-        long crc = sink(link, size, size * count);
+        long crc = sink(link, size, size * count, checksum);
         try {
             writer.join();
         } catch (InterruptedException e) {
@@ -124,7 +131,7 @@ public final class PerfSession {
         }
     }
 
-    /** Client side: asks the server for one test. */
+    /** Client side: asks the server for one test (optionally with {@link #NO_CHECKSUM}). */
     public static void request(Link link, int test, int size, long count) throws IOException {
         link.write(link.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip());
     }

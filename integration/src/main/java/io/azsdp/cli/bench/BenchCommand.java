@@ -62,6 +62,15 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--iterations", description = "Round trips per latency figure (default: 10000, 1000 with --quick).")
     Integer iterations;
 
+    @Option(names = "--verify", defaultValue = "crc32c",
+            description = "What the receivers check of throughput figures: crc32c (default: the CRC32C of every byte, "
+                    + "a pass over the data after it arrived, in the timed loop) or bytes (the byte count only: the "
+                    + "transport's own throughput, as netperf or ib_read_bw measure it).")
+    Verify verify;
+
+    /** How throughput figures are verified. */
+    enum Verify { crc32c, bytes }
+
     @Option(names = "--conns", split = ",", defaultValue = "1,2,4,8,16",
             description = "Connection counts of multiconn (default: ${DEFAULT-VALUE}).")
     List<Integer> conns;
@@ -108,7 +117,7 @@ public final class BenchCommand implements Callable<Integer> {
                     + modes);
         }
         Plan plan = Plan.of(quick, tests, transports, sizes, conns, multiconnSize, bytes, seconds, rounds, iterations,
-                Duration.ofSeconds(figureTimeout));
+                verify == Verify.crc32c, Duration.ofSeconds(figureTimeout));
         Path dir = out != null ? out
                 : Path.of("bench-results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         if (remote != null) {
@@ -133,7 +142,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         // the parse result's original arguments start with the subcommand's name
         String command = "bin/azsdp " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        new Report(command, runner.figures(), plan.multiconnSize()).write(dir);
+        new Report(command, runner.figures(), plan.multiconnSize(), plan.checksum()).write(dir);
         if (!runner.allOk()) {
             System.err.println("bench: " + runner.figures().stream().filter(f -> !f.ok()).count()
                     + " figure(s) FAILED (see the FAILED lines)");

@@ -7,10 +7,11 @@ import java.util.List;
  * What a bench run measures. Throughput figures run for about {@code seconds} each (the count of messages is
  * calibrated by a warm-up on the same connection) and move at most {@code bytes}; stream figures ({@code bw},
  * {@code bibw}) are the median of {@code rounds} rounds of {@code seconds / rounds}, interleaved across transports.
+ * With {@code checksum} every receiver checksums every byte (CRC32C); without, it counts them only.
  */
 record Plan(List<String> tests, List<Transport> transports, List<Integer> latencySizes, List<Integer> streamSizes,
             List<Integer> overlapSizes, List<Integer> reuseSizes, List<Integer> conns, int multiconnSize, long bytes,
-            double seconds, int rounds, int iterations, Duration timeout) {
+            double seconds, int rounds, int iterations, boolean checksum, Duration timeout) {
     static final List<String> TESTS = List.of("latency", "bw", "bibw", "overlap", "multiconn", "reuse");
 
     private static final List<Integer> LATENCY_FULL = List.of(1, 4, 16, 64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10);
@@ -26,7 +27,7 @@ record Plan(List<String> tests, List<Transport> transports, List<Integer> latenc
     /** The full or quick defaults; {@code sizes} (when not null) replaces every test's message sizes. */
     static Plan of(boolean quick, List<String> tests, List<Transport> transports, List<Integer> sizes,
                    List<Integer> conns, int multiconnSize, Long bytes, Double seconds, Integer rounds,
-                   Integer iterations, Duration timeout) {
+                   Integer iterations, boolean checksum, Duration timeout) {
         return new Plan(tests, transports,
                 sizes != null ? sizes : quick ? LATENCY_QUICK : LATENCY_FULL,
                 sizes != null ? sizes : quick ? STREAM_QUICK : STREAM_FULL,
@@ -37,6 +38,6 @@ record Plan(List<String> tests, List<Transport> transports, List<Integer> latenc
                 seconds != null ? seconds : quick ? 0.25 : 1.0,
                 rounds != null ? rounds : quick ? 1 : 3,
                 iterations != null ? iterations : quick ? 1000 : 10_000,
-                timeout);
+                checksum, timeout);
     }
 }

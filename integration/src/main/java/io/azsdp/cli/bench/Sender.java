@@ -12,20 +12,28 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Client side of the throughput tests: {@code count} messages of a {@link Payload} on one link, timed from the first
- * write to the server's answer, which must confirm the byte count and the CRC32C of every byte.
+ * write to the server's answer, which must confirm the byte count and (with {@code checksum}) the CRC32C of every
+ * byte.
  */
 public final class Sender {
     private final Link link;
     private final Payload payload;
     private final long count;
+    private final boolean checksum;
     private final long expected;
     private final ByteBuffer reply;
 
     public Sender(Link link, Payload payload, long count) {
+        this(link, payload, count, true);
+    }
+
+    /** Without {@code checksum} the receivers only count bytes (see {@link PerfSession#NO_CHECKSUM}). */
+    public Sender(Link link, Payload payload, long count, boolean checksum) {
         this.link = link;
         this.payload = payload;
         this.count = count;
-        this.expected = payload.expectedCrc(count);
+        this.checksum = checksum;
+        this.expected = checksum ? payload.expectedCrc(count) : 0;
         this.reply = link.allocate(PerfSession.BIBW_REPLY);
     }
 
@@ -44,7 +52,7 @@ public final class Sender {
     /** Streams the messages, computing {@code computeNanos} after each write; nanoseconds in all. */
     public long stream(long computeNanos) throws IOException {
         reply.clear().limit(PerfSession.BW_REPLY);
-        PerfSession.request(link, PerfSession.TEST_BW, payload.size(), count);
+        PerfSession.request(link, test(PerfSession.TEST_BW), payload.size(), count);
         long t0 = System.nanoTime();
         for (long i = 0; i < count; i++) {
             link.write(payload.next(i));
@@ -68,14 +76,14 @@ public final class Sender {
         AtomicReference<IOException> failure = new AtomicReference<>();
         Thread reader = new Thread(() -> {
             try {
-                received[0] = PerfSession.sink(link, payload.size(), bytes());
+                received[0] = PerfSession.sink(link, payload.size(), bytes(), checksum);
                 link.readFully(reply);
             } catch (IOException e) {
                 failure.set(e);
             }
         }, "bench-bibw-reader");
         reader.setDaemon(true);
-        PerfSession.request(link, PerfSession.TEST_BIBW, payload.size(), count);
+        PerfSession.request(link, test(PerfSession.TEST_BIBW), payload.size(), count);
         reader.start();
         long t0 = System.nanoTime();
         for (long i = 0; i < count; i++) {
@@ -142,6 +150,10 @@ public final class Sender {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while " + t.getName() + " ran");
         }
+    }
+
+    private int test(int test) {
+        return checksum ? test : test | PerfSession.NO_CHECKSUM;
     }
 
     private void verify(ByteBuffer r) throws VerificationException {

@@ -140,13 +140,14 @@ final class Suite {
                     List<Sender> warm = new ArrayList<>();
                     for (Link l : links) {
                         payloads.add(new Payload(l, size, 1, false));
-                        warm.add(new Sender(l, payloads.get(payloads.size() - 1), Math.max(1, warmCount(size) / n)));
+                        warm.add(new Sender(l, payloads.get(payloads.size() - 1), Math.max(1, warmCount(size) / n),
+                                plan.checksum()));
                     }
                     long warmNanos = Sender.parallel(warm);
                     long each = count(warm.get(0), warmNanos, n, plan.seconds());
                     List<Sender> senders = new ArrayList<>();
                     for (int i = 0; i < n; i++) {
-                        senders.add(new Sender(links.get(i), payloads.get(i), each));
+                        senders.add(new Sender(links.get(i), payloads.get(i), each, plan.checksum()));
                     }
                     long wall = Sender.parallel(senders);
                     connections.release(links);
@@ -162,8 +163,8 @@ final class Suite {
             throws IOException {
         Link link = connections.link(t);
         Payload p = new Payload(link, size, buffers, stamp);
-        Sender warm = new Sender(link, p, warmCount(size));
-        return new Sender(link, p, count(warm, both ? warm.both() : warm.stream(0), 1, seconds));
+        Sender warm = new Sender(link, p, warmCount(size), plan.checksum());
+        return new Sender(link, p, count(warm, both ? warm.both() : warm.stream(0), 1, seconds), plan.checksum());
     }
 
     private long warmCount(int size) {

@@ -14,19 +14,22 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The harness never reports a figure it could not verify and never waits for a hung transport: a server that lies
- * about the checksum fails the figure, one that never answers has it aborted by the watchdog.
+ * about the checksum (or, with {@code --verify=bytes}, the byte count) fails the figure, one that never answers has
+ * it aborted by the watchdog.
  */
 class FigureRunnerTest {
     private static final Figure.Key KEY = new Figure.Key("bw", new Transport("javatcp", "socket"), 4096, 1);
 
     private ServerSocket server;
     private Connections connections;
+    private final AtomicInteger requestedTest = new AtomicInteger();
 
     @BeforeEach
     void listen() throws IOException {
@@ -40,18 +43,21 @@ class FigureRunnerTest {
         server.close();
     }
 
-    /** Accepts one connection, reads one bw request and its payload, then answers (or not) with a wrong CRC. */
-    private void fakeServer(boolean answer) {
+    /**
+     * Accepts one connection, reads one bw request and its payload, then answers (or not) with CRC 0 (wrong) and
+     * {@code missing} bytes fewer than it read.
+     */
+    private void fakeServer(boolean answer, int missing) {
         Thread t = new Thread(() -> {
             try (Socket s = server.accept()) {
                 DataInputStream in = new DataInputStream(s.getInputStream());
                 assertEquals(PerfSession.MAGIC, in.readInt());
-                in.readInt();
+                requestedTest.set(in.readInt());
                 int size = in.readInt();
                 long count = in.readLong();
                 in.readNBytes((int) (size * count));
                 if (answer) {
-                    new DataOutputStream(s.getOutputStream()).writeLong(size * count); // bytes right, CRC 0: wrong
+                    new DataOutputStream(s.getOutputStream()).writeLong(size * count - missing);
                     new DataOutputStream(s.getOutputStream()).writeLong(0);
                 }
                 in.read(); // until the client goes away
@@ -64,10 +70,14 @@ class FigureRunnerTest {
     }
 
     private List<Figure> runOneFigure(Duration timeout) {
+        return runOneFigure(timeout, true);
+    }
+
+    private List<Figure> runOneFigure(Duration timeout, boolean checksum) {
         FigureRunner runner = new FigureRunner(timeout, connections);
         runner.run(KEY, () -> {
             Link link = connections.link(KEY.t());
-            Sender s = new Sender(link, new Payload(link, 4096, 1, false), 16);
+            Sender s = new Sender(link, new Payload(link, 4096, 1, false), 16, checksum);
             return List.of(Figure.ok(KEY, "bw", s.bytes() / (double) s.stream(0), "GB/s", ""));
         });
         assertFalse(runner.allOk());
@@ -76,8 +86,9 @@ class FigureRunnerTest {
 
     @Test
     void aWrongChecksumFailsTheFigure() {
-        fakeServer(true);
+        fakeServer(true, 0);
         List<Figure> f = runOneFigure(Duration.ofSeconds(20));
+        assertEquals(PerfSession.TEST_BW, requestedTest.get());
         assertEquals(1, f.size());
         assertTrue(f.get(0).note().contains("VerificationException"), f.get(0).note());
         assertTrue(f.get(0).line().startsWith("FAILED test=bw fabric=javatcp mode=socket size=4096 conns=1 reason="),
@@ -85,8 +96,17 @@ class FigureRunnerTest {
     }
 
     @Test
+    void withoutChecksumAMissingByteStillFailsTheFigure() {
+        fakeServer(true, 1);
+        List<Figure> f = runOneFigure(Duration.ofSeconds(20), false);
+        assertEquals(PerfSession.TEST_BW | PerfSession.NO_CHECKSUM, requestedTest.get());
+        assertEquals(1, f.size());
+        assertTrue(f.get(0).note().contains("server received 65535 bytes"), f.get(0).note());
+    }
+
+    @Test
     void aServerThatNeverAnswersIsAbortedByTheWatchdog() {
-        fakeServer(false);
+        fakeServer(false, 0);
         long t0 = System.nanoTime();
         List<Figure> f = runOneFigure(Duration.ofSeconds(1));
         assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(5).toNanos(), "the figure was not aborted in time");

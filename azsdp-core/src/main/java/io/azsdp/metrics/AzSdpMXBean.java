@@ -12,6 +12,9 @@ public interface AzSdpMXBean {
 
     long getZcopyBytesReceived();
 
+    /** Of the zero-copy bytes received, those READ into the staging pool (copied once more to the reader). */
+    long getStagedBytesReceived();
+
     long getSrcAvailsSent();
 
     long getProtectedSends();

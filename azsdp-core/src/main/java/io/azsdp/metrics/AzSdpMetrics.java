@@ -88,6 +88,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getStagedBytesReceived() {
+        return sum(SdpStats::stagedBytesReceived);
+    }
+
+    @Override
     public long getSrcAvailsSent() {
         return sum(SdpStats::srcAvailsSent);
     }

@@ -1095,6 +1095,7 @@ public final class SdpConnection implements CompletionHandler {
                     advertRead(head, byteLen);
                 }
                 stats.zcopyBytesReceived += byteLen;
+                stats.stagedBytesReceived += byteLen;
                 queueRdmaRdCompl(head, byteLen);
                 if (inShutdown) {
                     discardStaged();

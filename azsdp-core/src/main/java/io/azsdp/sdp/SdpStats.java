@@ -6,6 +6,7 @@ public final class SdpStats {
     long zcopyBytesSent;
     long bcopyBytesReceived;
     long zcopyBytesReceived;
+    long stagedBytesReceived;
     long bytesReceived;
     long messagesSent;
     long srcAvailsSent;
@@ -20,6 +21,7 @@ public final class SdpStats {
             total.zcopyBytesSent += zcopyBytesSent;
             total.bcopyBytesReceived += bcopyBytesReceived;
             total.zcopyBytesReceived += zcopyBytesReceived;
+            total.stagedBytesReceived += stagedBytesReceived;
             total.bytesReceived += bytesReceived;
             total.messagesSent += messagesSent;
             total.srcAvailsSent += srcAvailsSent;
@@ -46,6 +48,11 @@ public final class SdpStats {
     /** Bytes we pulled with one-sided READs (into the application's buffer or the staging pool). */
     public long zcopyBytesReceived() {
         return zcopyBytesReceived;
+    }
+
+    /** Of {@link #zcopyBytesReceived}, those READ into the staging pool: the reader copies them once more. */
+    public long stagedBytesReceived() {
+        return stagedBytesReceived;
     }
 
     /** Bytes handed to the application. */
@@ -79,7 +86,7 @@ public final class SdpStats {
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
-                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", delivered=" + bytesReceived
+                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls + "]";
     }

@@ -32,9 +32,15 @@ public final class PerfSession {
     private PerfSession() {
     }
 
-    /** Server side: answers requests until the client closes. */
+    /**
+     * Server side: answers requests until the client closes. Requests, answers and the data buffers live as long as
+     * the connection: a client calibrating its figures sends hundreds of requests a second.
+     */
     static void serve(Link link) throws IOException {
-        ByteBuffer hdr = link.allocate(REQUEST);
+        ByteBuffer hdr = ByteBuffer.allocate(REQUEST);
+        ByteBuffer reply = ByteBuffer.allocate(BIBW_REPLY);
+        ByteBuffer in = null;
+        ByteBuffer out = null;
         while (true) {
             hdr.clear();
             while (hdr.hasRemaining()) {
@@ -54,26 +60,43 @@ public final class PerfSession {
             if (size <= 0 || size > (64 << 20) || count <= 0) {
                 throw new IOException("bad request: size " + size + ", count " + count);
             }
-            if (test == TEST_BW) {
-                long crc = sink(link, size, size * count, checksum);
-                link.write(link.allocate(BW_REPLY).putLong(size * count).putLong(crc).flip());
-            } else if (test == TEST_BIBW) {
-                both(link, size, count, checksum);
-            } else if (test == TEST_LAT) {
-                echo(link, size, count);
-            } else {
+            if (test != TEST_BW && test != TEST_BIBW && test != TEST_LAT) {
                 throw new IOException("unknown test " + test);
+            }
+            in = sized(link, in, test == TEST_LAT ? size : Math.max(size, SINK_READ));
+            reply.clear();
+            if (test == TEST_BW) {
+                link.write(reply.putLong(size * count).putLong(sink(link, in, size, size * count, checksum)).flip());
+            } else if (test == TEST_BIBW) {
+                out = sized(link, out, size);
+                both(link, in, out.clear().limit(size), count, checksum, reply);
+                link.write(reply.flip());
+            } else {
+                echo(link, in, size, count);
             }
         }
     }
 
-    /** Reads {@code total} bytes; their CRC32C, or 0 without {@code checksum}. */
-    public static long sink(Link link, int size, long total, boolean checksum) throws IOException {
-        ByteBuffer buf = link.allocate(Math.max(size, SINK_READ));
+    /** {@code buf} when it holds {@code size} bytes, else a new buffer of the link's kind. */
+    private static ByteBuffer sized(Link link, ByteBuffer buf, int size) {
+        return buf != null && buf.capacity() >= size ? buf : link.allocate(size);
+    }
+
+    /** A buffer to {@link #sink} messages of {@code size} bytes into. */
+    public static ByteBuffer sinkBuffer(Link link, int size) {
+        return link.allocate(Math.max(size, SINK_READ));
+    }
+
+    /**
+     * Reads {@code total} bytes of {@code size}-byte messages into {@code buf} (from {@link #sinkBuffer}), at most
+     * {@code max(size, SINK_READ)} per call whatever its capacity; their CRC32C, or 0 without {@code checksum}.
+     */
+    public static long sink(Link link, ByteBuffer buf, int size, long total, boolean checksum) throws IOException {
         CRC32C crc = new CRC32C();
+        int readMax = Math.max(size, SINK_READ);
         long left = total;
         while (left > 0) {
-            buf.clear().limit((int) Math.min(left, buf.capacity()));
+            buf.clear().limit((int) Math.min(left, readMax));
             int n = link.read(buf);
             if (n < 0) {
                 throw new IOException("client closed with " + left + " bytes missing");
@@ -86,8 +109,10 @@ public final class PerfSession {
         return checksum ? crc.getValue() : 0;
     }
 
-    private static void both(Link link, int size, long count, boolean checksum) throws IOException {
-        ByteBuffer out = link.allocate(size);
+    /** Sinks into {@code in} while writing {@code out}, filled with random bytes, count times; then fills reply. */
+    private static void both(Link link, ByteBuffer in, ByteBuffer out, long count, boolean checksum,
+                             ByteBuffer reply) throws IOException {
+        int size = out.remaining();
         byte[] random = new byte[size];
         ThreadLocalRandom.current().nextBytes(random);
         out.put(random).flip();
@@ -108,7 +133,7 @@ public final class PerfSession {
         }, "bench-bibw-writer");
         writer.setDaemon(true);
         writer.start();
-        long crc = sink(link, size, size * count, checksum);
+        long crc = sink(link, in, size, (long) size * count, checksum);
         try {
             writer.join();
         } catch (InterruptedException e) {
@@ -118,13 +143,12 @@ public final class PerfSession {
         if (failure.get() != null) {
             throw failure.get();
         }
-        link.write(link.allocate(BIBW_REPLY).putLong(size * count).putLong(crc).putLong(sent.getValue()).flip());
+        reply.putLong((long) size * count).putLong(crc).putLong(sent.getValue());
     }
 
-    private static void echo(Link link, int size, long count) throws IOException {
-        ByteBuffer buf = link.allocate(size);
+    private static void echo(Link link, ByteBuffer buf, int size, long count) throws IOException {
         for (long i = 0; i < count; i++) {
-            buf.clear();
+            buf.clear().limit(size);
             link.readFully(buf);
             buf.flip();
             link.write(buf);
@@ -133,6 +157,6 @@ public final class PerfSession {
 
     /** Client side: asks the server for one test (optionally with {@link #NO_CHECKSUM}). */
     public static void request(Link link, int test, int size, long count) throws IOException {
-        link.write(link.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip());
+        link.write(ByteBuffer.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip());
     }
 }

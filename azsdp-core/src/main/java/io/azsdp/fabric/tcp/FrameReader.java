@@ -38,7 +38,7 @@ final class FrameReader implements Runnable {
      * How long the reader thread leaves the socket to pollers before it looks again: doubling from MIN to MAX. MAX
      * bounds how long a frame nobody waits for goes unread. Frames that only our application waits for (SENDs,
      * responses) wait for its next poll anyway, so MAX is long and the reader thread costs few wake-ups on a stream
-     * (a 16 KiB tcp/bcopy stream: 0.45 of Java TCP's throughput with 200 us, 0.68 with 2 ms, mean of three A/B runs);
+     * (a 16 KiB tcp/bcopy stream: 0.51 of Java TCP's throughput with 200 us, 0.63 with 2 ms, mean of three A/B pairs);
      * once the peer READs or WRITEs our memory, nobody else serves it, and SERVING_MAX bounds its wait instead, until
      * SERVING_HOLD has passed without such a frame.
      */

@@ -22,6 +22,7 @@ public final class Sender {
     private final boolean checksum;
     private final long expected;
     private final ByteBuffer reply;
+    private ByteBuffer sinkBuffer; // for both(), allocated on first use
 
     public Sender(Link link, Payload payload, long count) {
         this(link, payload, count, true);
@@ -34,7 +35,7 @@ public final class Sender {
         this.count = count;
         this.checksum = checksum;
         this.expected = checksum ? payload.expectedCrc(count) : 0;
-        this.reply = link.allocate(PerfSession.BIBW_REPLY);
+        this.reply = ByteBuffer.allocate(PerfSession.BIBW_REPLY);
     }
 
     int size() {
@@ -72,11 +73,14 @@ public final class Sender {
      */
     long both() throws IOException {
         reply.clear();
+        if (sinkBuffer == null) {
+            sinkBuffer = PerfSession.sinkBuffer(link, payload.size());
+        }
         long[] received = new long[1];
         AtomicReference<IOException> failure = new AtomicReference<>();
         Thread reader = new Thread(() -> {
             try {
-                received[0] = PerfSession.sink(link, payload.size(), bytes(), checksum);
+                received[0] = PerfSession.sink(link, sinkBuffer, payload.size(), bytes(), checksum);
                 link.readFully(reply);
             } catch (IOException e) {
                 failure.set(e);

@@ -86,7 +86,8 @@ public final class SdpStats {
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
-                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
+                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", stagedRecv=" + stagedBytesReceived
+                + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls + "]";
     }

@@ -682,7 +682,7 @@ public final class SdpConnection implements CompletionHandler {
                 continue;
             }
             try {
-                awaitPeer();
+                awaitPeer(Long.MAX_VALUE);
             } catch (InterruptedException e) {
                 int acked = cancelAdvert(len);
                 InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
@@ -758,7 +758,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         stats.writerStalls++;
         try {
-            awaitPeer();
+            awaitPeer(Long.MAX_VALUE);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             InterruptedIOException ie = new InterruptedIOException("write interrupted");
@@ -1667,32 +1667,32 @@ public final class SdpConnection implements CompletionHandler {
         if (drainDeferred()) {
             return; // state changed: the caller re-checks before waiting
         }
-        ep.flush();
-        boolean forPeer = c == writable;
-        if (forPeer) {
-            ep.waitingForPeer(true);
-        }
         try {
-            c.awaitNanos(nanos);
+            if (c == writable) {
+                awaitPeer(nanos);
+            } else {
+                ep.flush();
+                c.awaitNanos(nanos);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } finally {
-            if (forPeer) {
-                ep.waitingForPeer(false);
-            }
         }
     }
 
     /**
-     * A writer's wait: for credits, advert slots or the peer's reads, all of which the peer's messages bring. Declared
-     * to the endpoint, so that those it sent deferrable wake our progress thread now. Holding the lock until the
-     * await releases it, no delivery can signal before this thread waits.
+     * A writer's wait ({@code Long.MAX_VALUE}: unbounded): for credits, advert slots or the peer's reads, all of which
+     * the peer's messages bring. Declared to the endpoint, so that those it sent deferrable wake our progress thread
+     * now. Holding the lock until the await releases it, no delivery can signal before this thread waits.
      */
-    private void awaitPeer() throws InterruptedException {
+    private void awaitPeer(long nanos) throws InterruptedException {
         ep.flush();
         ep.waitingForPeer(true);
         try {
-            writable.await();
+            if (nanos == Long.MAX_VALUE) {
+                writable.await();
+            } else {
+                writable.awaitNanos(nanos);
+            }
         } finally {
             ep.waitingForPeer(false);
         }

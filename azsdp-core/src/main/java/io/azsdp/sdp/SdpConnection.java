@@ -750,7 +750,12 @@ public final class SdpConnection implements CompletionHandler {
         return ctl.isEmpty() && txFreeCount > 0 && txCredits() > reserve;
     }
 
+    /**
+     * Waits for a credit, a send buffer or an advert slot. Throws at once when the connection can no longer send:
+     * not every caller's condition looks at the connection (an advert waiting behind gathered bytes does not).
+     */
     private void awaitWritable(int bytesDone) throws IOException {
+        checkWritable();
         if (drainDeferred() || spinForEvent()) {
             return; // state changed: the caller re-checks before waiting
         }
@@ -1678,9 +1683,16 @@ public final class SdpConnection implements CompletionHandler {
         return adverts.count();
     }
 
-    /** Full protocol state, for stall diagnostics (takes the lock briefly). */
+    /** Full protocol state, for stall diagnostics (takes the lock briefly; gives up after a second if it is held). */
     public String describe() {
-        lock.lock();
+        try {
+            if (!lock.tryLock(1, TimeUnit.SECONDS)) {
+                return toString() + " (lock held by another thread: state not read)";
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return toString();
+        }
         try {
             StringBuilder b = new StringBuilder(toString());
             b.append(" txMseq=").append(txMseq).append(" rxMseq=").append(rxMseq).append(" peerBufs=").append(peerBufs)

@@ -2,6 +2,7 @@ package io.azsdp.socket;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -21,6 +22,8 @@ import java.nio.ByteBuffer;
 import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 import org.junit.jupiter.api.Assumptions;
@@ -404,6 +407,40 @@ class SocketInProcessTest {
             rest.get(30, TimeUnit.SECONDS);
             assertTrue(pair.client.connection().stats().zcopyBytesSent() >= 2 << 20,
                     "the large write went zero copy: " + pair.client.connection().stats());
+        }
+    }
+
+    /**
+     * A zero-copy write of a direct buffer waits behind gathered small writes that no credit can send; when the peer
+     * then resets the connection, that writer gets an IOException (it once slept on, re-checking only the gathered
+     * buffer, not the connection).
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void writerBehindGatheredBytesSeesPeerReset(String fabric) throws Exception {
+        try (Pair pair = Pair.open(fabric, "auto")) {
+            OutputStream out = pair.client.getOutputStream();
+            byte[] small = new byte[10];
+            for (int i = 0; i < 6000; i++) {
+                out.write(small); // no reader: the credits run out and the rest gathers in one send buffer
+            }
+            pair.client.setZcopyThreshold(64 << 10);
+            ByteBuffer big = ByteBuffer.allocateDirect(1 << 20);
+            AzSdpChannel ch = pair.client.byteChannel();
+            CompletableFuture<Void> write = CompletableFuture.runAsync(() -> {
+                try {
+                    ch.write(big);
+                } catch (IOException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            Thread.sleep(300);
+            assertFalse(write.isDone(), "the zero-copy write waits for the gathered bytes to go first");
+            pair.peer.setSoLinger(true, 0);
+            pair.peer.close();
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> write.get(10, TimeUnit.SECONDS), "the blocked writer is released by the reset");
+            assertTrue(e.getCause().getCause() instanceof IOException, () -> "got " + e.getCause());
         }
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.azsdp.config.AzSdpConfig;
 import io.azsdp.fabric.Fabrics;
+import io.azsdp.sdp.SdpConnection;
 import io.azsdp.socket.AzSdpSocket;
 import java.io.IOException;
 import java.lang.management.LockInfo;
@@ -395,6 +396,8 @@ abstract class MultiJvmTestBase {
         StringBuilder b = new StringBuilder("=== " + why + "\n=== threads of the test JVM (pid "
                 + ProcessHandle.current().pid() + ")\n");
         b.append(threadDump());
+        b.append("=== connections of the test JVM not yet disconnected\n");
+        SdpConnection.live().forEach(c -> b.append(c.describe()).append('\n'));
         for (Peer p : peers) {
             b.append("=== jstack of peer ").append(p.name()).append('\n').append(p.jstack(DUMPS)).append('\n');
         }

@@ -42,6 +42,22 @@ public interface Endpoint extends Closeable {
 
     void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException;
 
+    /**
+     * A SEND whose delivery may wait until the peer next looks for messages anyway: a provider may skip waking the
+     * peer's sleeping progress thread for it, unless a peer thread declared with {@link #waitingForPeer} that it
+     * waits. The caller bounds how many such SENDs can pile up (they hold the peer's receives).
+     */
+    default void postSendDeferrable(long wrId, MemoryRegion region, int offset, int length) throws IOException {
+        postSend(wrId, region, offset, length);
+    }
+
+    /**
+     * Brackets a wait of this side for the peer's deferrable SENDs ({@code true} before, {@code false} after): while
+     * no thread waits, a provider may let them sit until the next look. Calls nest across threads.
+     */
+    default void waitingForPeer(boolean waiting) {
+    }
+
     /** One-sided read of {@code length} bytes at {@code remoteAddress} (key {@code rkey}) into the local region. */
     void postRead(long wrId, MemoryRegion local, int offset, int length, long remoteAddress, int rkey)
             throws IOException;

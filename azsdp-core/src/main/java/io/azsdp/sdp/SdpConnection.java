@@ -103,6 +103,8 @@ public final class SdpConnection implements CompletionHandler {
     private int txMseq;
     private int rxMseq;
     private int peerBufs;
+    /** The peer's receive buffers as its Hello announced them: bounds the RdmaRdCompls sent deferrable. */
+    private final int peerHelloBufs;
     private int peerMseqAck;
     private int advBufs;
     private int advMseqAck;
@@ -211,6 +213,7 @@ public final class SdpConnection implements CompletionHandler {
         this.peerRxBufSize = Math.min(peer.rcvSize(), local.rcvSize());
         this.peerMaxAdverts = peer.maxAdverts();
         this.peerBufs = peer.bufs();
+        this.peerHelloBufs = peer.bufs();
         this.reserve = cfg.intValue(AzSdpConfig.CREDITS_RESERVE);
         this.readChunk = cfg.intValue(AzSdpConfig.ZCOPY_READ_CHUNK);
         this.poolBytes = cfg.intValue(AzSdpConfig.ZCOPY_POOL_BYTES);
@@ -703,8 +706,7 @@ public final class SdpConnection implements CompletionHandler {
                 continue;
             }
             try {
-                ep.flush();
-                writable.await();
+                awaitPeer(Long.MAX_VALUE);
             } catch (InterruptedException e) {
                 int acked = cancelAdvert(len);
                 InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
@@ -800,8 +802,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         stats.writerStalls++;
         try {
-            ep.flush();
-            writable.await();
+            awaitPeer(Long.MAX_VALUE);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             InterruptedIOException ie = new InterruptedIOException("write interrupted");
@@ -1518,12 +1519,20 @@ public final class SdpConnection implements CompletionHandler {
     /** Fills the BSDH of send slot {@code slot} and posts it. Must hold the lock; a credit must be available. */
     private void postMessage(int slot, int mid, int len) throws IOException {
         int base = slot * peerRxBufSize;
+        // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, and
+        // then it says so (waitingForPeer): it need not wake the peer's progress thread while half of our credits
+        // are left (the unread ones hold the peer's receive buffers, so they must not pile up further).
+        boolean deferrable = mid == Bsdh.MID_RDMA_RD_COMPL && txCredits() > peerHelloBufs / 2;
         txMseq++;
         Bsdh.write(txPool, base, mid, rxPosted, len, txMseq, rxMseq);
         advBufs = rxPosted;
         advMseqAck = rxMseq;
         try {
-            ep.postSend(WR_SEND | slot, txMr, base, len);
+            if (deferrable) {
+                ep.postSendDeferrable(WR_SEND | slot, txMr, base, len);
+            } else {
+                ep.postSend(WR_SEND | slot, txMr, base, len);
+            }
         } catch (IOException e) {
             txFree[txFreeCount++] = slot;
             if (disconnected || inEof || !ep.isOpen()) {
@@ -1707,11 +1716,34 @@ public final class SdpConnection implements CompletionHandler {
         if (drainDeferred()) {
             return; // state changed: the caller re-checks before waiting
         }
-        ep.flush();
         try {
-            c.awaitNanos(nanos);
+            if (c == writable) {
+                awaitPeer(nanos);
+            } else {
+                ep.flush();
+                c.awaitNanos(nanos);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * A writer's wait ({@code Long.MAX_VALUE}: unbounded): for credits, advert slots or the peer's reads, all of which
+     * the peer's messages bring. Declared to the endpoint, so that those it sent deferrable wake our progress thread
+     * now. Holding the lock until the await releases it, no delivery can signal before this thread waits.
+     */
+    private void awaitPeer(long nanos) throws InterruptedException {
+        ep.flush();
+        ep.waitingForPeer(true);
+        try {
+            if (nanos == Long.MAX_VALUE) {
+                writable.await();
+            } else {
+                writable.awaitNanos(nanos);
+            }
+        } finally {
+            ep.waitingForPeer(false);
         }
     }
 

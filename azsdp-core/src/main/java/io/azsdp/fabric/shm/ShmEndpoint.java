@@ -14,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
@@ -89,6 +90,8 @@ final class ShmEndpoint implements Endpoint {
     /** Consumer of the inbound ring and the receive queue (see the class comment). */
     private final ReentrantLock token = new ReentrantLock();
     private volatile boolean progressParked;
+    /** Threads inside {@link #waitingForPeer}: while none, the progress thread sleeps through deferrable SENDs. */
+    private final AtomicInteger peerWaiters = new AtomicInteger();
 
     private volatile CompletionHandler handler;
     private volatile int phase = OPEN;
@@ -201,6 +204,30 @@ final class ShmEndpoint implements Endpoint {
 
     @Override
     public void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException {
+        send(wrId, region, offset, length, false);
+    }
+
+    @Override
+    public void postSendDeferrable(long wrId, MemoryRegion region, int offset, int length) throws IOException {
+        send(wrId, region, offset, length, true);
+    }
+
+    @Override
+    public void waitingForPeer(boolean waiting) {
+        if (!waiting) {
+            peerWaiters.decrementAndGet();
+            return;
+        }
+        peerWaiters.incrementAndGet(); // then end a deferring sleep (Dekker with await)
+        synchronized (recvLock) { // the segment stays mapped while the receive queue is open
+            if (!recvClosed && in.stopDeferring()) {
+                in.ring(); // deferred SENDs may be waiting in the ring
+            }
+        }
+    }
+
+    private void send(long wrId, MemoryRegion region, int offset, int length, boolean deferrable)
+            throws IOException {
         checkLocal(region, offset, length);
         if (length > out.maxMessage()) {
             throw new FabricException(WcStatus.LOC_LEN_ERR, "SEND of " + length
@@ -208,7 +235,7 @@ final class ShmEndpoint implements Endpoint {
         }
         synchronized (sendLock) {
             ensureOpen();
-            if (!out.offer(region.buffer(), offset, length)) {
+            if (!out.offer(region.buffer(), offset, length, deferrable)) {
                 throw new IOException("remote receive queue overrun");
             }
             sendCompletions.add(Opcode.SEND, wrId, length, WcStatus.SUCCESS);
@@ -615,12 +642,18 @@ final class ShmEndpoint implements Endpoint {
                 return;
             }
         } while (System.nanoTime() - spinStart < SPIN_NANOS);
-        in.setSleeping(true);
+        // With no thread waiting for the peer, deferrable SENDs (RdmaRdCompl) need not wake us: the thread that will
+        // want them polls the ring, or ends the deferral first (waitingForPeer).
+        boolean deferring = !forRecv && peerWaiters.get() == 0;
+        in.setSleeping(deferring ? ShmRing.ASLEEP_DEFERRING : ShmRing.ASLEEP);
+        if (deferring && peerWaiters.get() > 0) {
+            in.stopDeferring(); // a waiter came meanwhile and may have missed the deferring state
+        }
         int seen = in.doorbell();
         if (!ready(forRecv)) {
             in.await(seen, waitNanos);
         }
-        in.setSleeping(false);
+        in.setSleeping(ShmRing.AWAKE);
         long now = System.nanoTime();
         if (now - lastLivenessCheck >= waitNanos) {
             lastLivenessCheck = now;

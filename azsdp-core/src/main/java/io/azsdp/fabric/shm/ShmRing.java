@@ -21,7 +21,8 @@ import java.nio.ByteBuffer;
  * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes {@code tail} with a volatile store and
  * then reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks {@code tail}, and only
  * then futex-waits on the doorbell value it read. Either the consumer sees the new tail, or the producer sees the flag
- * and bumps the doorbell (so the futex wait returns at once or is woken).
+ * and bumps the doorbell (so the futex wait returns at once or is woken). A consumer that sleeps "deferring" is not
+ * woken for deferrable records; whoever ends the deferral ({@link #stopDeferring}) rings if it did.
  */
 final class ShmRing {
     static final int TYPE_MSG = 1;
@@ -30,6 +31,11 @@ final class ShmRing {
     private final ByteBuffer buf;
     private final int tailOff;
     private final int headOff;
+    /** Consumer states in the sleeping word. Deferring: asleep, but deferrable records need not wake it. */
+    static final int AWAKE = 0;
+    static final int ASLEEP = 1;
+    static final int ASLEEP_DEFERRING = 2;
+
     private final int doorbellOff;
     private final int sleepingOff;
     private final int data;
@@ -74,6 +80,11 @@ final class ShmRing {
      * @return false when the ring lacks room (the peer holds more than its credits allow)
      */
     boolean offer(ByteBuffer src, int offset, int length) {
+        return offer(src, offset, length, false);
+    }
+
+    /** As {@link #offer(ByteBuffer, int, int)}; a {@code deferrable} record does not wake a consumer that defers. */
+    boolean offer(ByteBuffer src, int offset, int length, boolean deferrable) {
         int rec = RECORD_HEADER + (int) ShmSegment.align8(length);
         int pos = (int) (tail % capacity);
         int toEnd = capacity - pos;
@@ -97,7 +108,8 @@ final class ShmRing {
         tail = t + rec;
         // Volatile, not just release: the store must be ordered before the load of the sleeping flag below.
         LONG.setVolatile(buf, tailOff, tail);
-        if (consumerSleeping()) {
+        int s = (int) INT.getVolatile(buf, sleepingOff);
+        if (s == ASLEEP || (s == ASLEEP_DEFERRING && !deferrable)) {
             ring();
         }
         return true;
@@ -194,12 +206,18 @@ final class ShmRing {
         LONG.setRelease(buf, headOff, head);
     }
 
-    void setSleeping(boolean sleeping) {
-        if (sleeping) {
-            INT.setVolatile(buf, sleepingOff, 1); // ordered before the doorbell and tail re-reads
+    /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}. */
+    void setSleeping(int state) {
+        if (state != AWAKE) {
+            INT.setVolatile(buf, sleepingOff, state); // ordered before the doorbell and tail re-reads
         } else {
-            INT.setRelease(buf, sleepingOff, 0); // a producer seeing a stale 1 only makes a spare wake-up
+            INT.setRelease(buf, sleepingOff, AWAKE); // a producer seeing a stale state only makes a spare wake-up
         }
+    }
+
+    /** A consumer asleep while deferring is asleep for everything from now on; true when it was deferring. */
+    boolean stopDeferring() {
+        return INT.compareAndSet(buf, sleepingOff, ASLEEP_DEFERRING, ASLEEP);
     }
 
     int doorbell() {

@@ -128,9 +128,10 @@ public final class SdpConnection implements CompletionHandler {
     /**
      * The application's last read went into a large direct buffer, so its next one will most likely READ the head
      * advert straight into its own memory: large adverts wait for it instead of being staged meanwhile (staging is a
-     * second copy, and on a busy machine the CPU it takes is the receiver's; see DIRECT_ADVERT_MIN). Staging comes back when the application reads
-     * into anything else, asks {@link #available}, has to wait in a write (two single-threaded peers that both write
-     * before they read must not wait for each other), or the peer has sent DisConn (its close waits for its adverts).
+     * second copy, and on a busy machine the CPU it takes is the receiver's; see DIRECT_ADVERT_MIN). Staging comes
+     * back when the application reads into anything else, asks {@link #available}, has to wait in a write (two
+     * single-threaded peers that both write before they read must not wait for each other), or the peer has sent
+     * DisConn (its close waits for its adverts).
      */
     private boolean readerTakesAdverts;
     // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight

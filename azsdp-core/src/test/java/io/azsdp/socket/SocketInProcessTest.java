@@ -426,7 +426,7 @@ class SocketInProcessTest {
         }
     }
 
-    /** Per size: writes a message seeded {@code (seed, size)}, then reads the peer's into a direct buffer and checks it. */
+    /** Per size: writes a message seeded by (seed, size), then reads the peer's into a direct buffer and checks it. */
     private static CompletableFuture<Void> writeThenRead(AzSdpChannel ch, int[] sizes, int seed, int peerSeed) {
         return CompletableFuture.runAsync(() -> {
             try {

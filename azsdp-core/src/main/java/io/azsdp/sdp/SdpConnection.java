@@ -369,7 +369,7 @@ public final class SdpConnection implements CompletionHandler {
                 }
                 n += s.remaining;
             }
-            if (n == 0 && readerTakesAdverts && rxAdvertsUnread > 0) {
+            if (n == 0 && rxAdvertsUnread > 0) {
                 try {
                     stageAgain(); // a caller polling available() before it reads must see the advert's bytes
                 } catch (IOException e) {
@@ -702,7 +702,7 @@ public final class SdpConnection implements CompletionHandler {
     private void awaitAdvertsDone(int len, int alreadyDone) throws IOException {
         while (adverts.count() > 0) {
             checkWritable();
-            stageForBlockedWriter();
+            stageAgain();
             if (drainDeferred() || spinForEvent()) {
                 continue;
             }
@@ -772,17 +772,16 @@ public final class SdpConnection implements CompletionHandler {
         adverts.pop();
     }
 
-    /** A thread about to wait in a write is not reading: let the peer's adverts be staged (see readerTakesAdverts). */
-    private void stageForBlockedWriter() throws IOException {
-        if (readerTakesAdverts) {
-            stageAgain();
-        }
-    }
-
+    /**
+     * Ends a wait of the adverts for the reader (see readerTakesAdverts): a writer about to wait is not reading,
+     * available() wants the bytes counted, a DisConn's sender waits for its adverts to be read.
+     */
     private void stageAgain() throws IOException {
-        readerTakesAdverts = false;
-        if (rxAdvertsUnread > 0) {
-            pump();
+        if (readerTakesAdverts) {
+            readerTakesAdverts = false;
+            if (rxAdvertsUnread > 0) {
+                pump();
+            }
         }
     }
 
@@ -797,7 +796,7 @@ public final class SdpConnection implements CompletionHandler {
      */
     private void awaitWritable(int bytesDone) throws IOException {
         checkWritable();
-        stageForBlockedWriter();
+        stageAgain();
         if (drainDeferred() || spinForEvent()) {
             return; // state changed: the caller re-checks before waiting
         }

@@ -55,8 +55,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seconds", description = "Target duration of a throughput figure (default: 1, 0.25 with --quick).")
     Double seconds;
 
-    @Option(names = "--rounds", description = "Rounds of each stream figure (bw, bibw), interleaved across transports; "
-            + "the median is reported (default: 3, 1 with --quick).")
+    @Option(names = "--rounds", description = "Rounds of each stream and overlap figure (bw, bibw, overlap), "
+            + "interleaved across transports; the median is reported (default: 3, 1 with --quick).")
     Integer rounds;
 
     @Option(names = "--iterations", description = "Round trips per latency figure (default: 10000, 1000 with --quick).")

@@ -21,27 +21,34 @@ public record Figure(String test, String fabric, String mode, int size, int conn
     }
 
     /**
-     * The median of several rounds of one figure (each round one figure): that round's figure, its note listing every
-     * round; the first failed round if any failed.
+     * The median of several rounds of one measurement (each round the same figures, the first one deciding): that
+     * round's figures, each note listing every round's first figure; the first failed round if any failed.
      */
-    static Figure median(List<Figure> rounds) {
-        for (Figure f : rounds) {
-            if (!f.ok()) {
-                return f;
+    static List<Figure> median(List<List<Figure>> rounds) {
+        for (List<Figure> r : rounds) {
+            for (Figure f : r) {
+                if (!f.ok()) {
+                    return r;
+                }
             }
         }
-        List<Figure> sorted = new ArrayList<>(rounds);
-        sorted.sort(Comparator.comparingDouble(Figure::value));
-        Figure m = sorted.get((sorted.size() - 1) / 2);
+        List<List<Figure>> sorted = new ArrayList<>(rounds);
+        sorted.sort(Comparator.comparingDouble(r -> r.get(0).value()));
+        List<Figure> m = sorted.get((sorted.size() - 1) / 2);
         if (rounds.size() == 1) {
             return m;
         }
         StringBuilder all = new StringBuilder();
-        for (Figure f : rounds) {
-            all.append(all.length() == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", f.value()));
+        for (List<Figure> r : rounds) {
+            all.append(all.length() == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.3f", r.get(0).value()));
         }
-        return new Figure(m.test, m.fabric, m.mode, m.size, m.conns, m.value, m.unit, true,
-                m.note + "; median of " + rounds.size() + " rounds: " + all);
+        String by = m.size() > 1 ? " (by " + m.get(0).test + ")" : "";
+        List<Figure> out = new ArrayList<>();
+        for (Figure f : m) {
+            out.add(new Figure(f.test, f.fabric, f.mode, f.size, f.conns, f.value, f.unit, true,
+                    f.note + "; median of " + rounds.size() + " rounds" + by + ": " + all));
+        }
+        return out;
     }
 
     String series() {

@@ -5,8 +5,9 @@ import java.util.List;
 
 /**
  * What a bench run measures. Throughput figures run for about {@code seconds} each (the count of messages is
- * calibrated by a warm-up on the same connection) and move at most {@code bytes}; stream figures ({@code bw},
- * {@code bibw}) are the median of {@code rounds} rounds of {@code seconds / rounds}, interleaved across transports.
+ * calibrated by a warm-up on the same connection) and move at most {@code bytes}; stream and overlap figures
+ * ({@code bw}, {@code bibw}, {@code overlap}) are the median of {@code rounds} rounds of {@code seconds / rounds},
+ * interleaved across transports.
  * With {@code checksum} every receiver checksums every byte (CRC32C); without, it counts them only.
  */
 record Plan(List<String> tests, List<Transport> transports, List<Integer> latencySizes, List<Integer> streamSizes,

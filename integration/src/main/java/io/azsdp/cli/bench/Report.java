@@ -32,7 +32,7 @@ final class Report {
                     + "interleaved across transports."),
             Map.entry("bibw", "Both directions at once on one connection (sum of the two); median of the rounds."),
             Map.entry("overlap", "Effective throughput when the sender computes, after each write, as long as one "
-                    + "message's transfer took."),
+                    + "message's transfer took; median of the rounds."),
             Map.entry("overlap_hidden", "(t_comm + t_comp - t_total) / t_comm: 1 = transfer entirely hidden behind "
                     + "the computation, 0 = not at all, below 0 = the computation slowed the transfer (shared cores)."),
             Map.entry("multiconn", "Aggregate over concurrent connections, one sending thread each."),

@@ -111,6 +111,8 @@ public final class SdpConnection implements CompletionHandler {
 
     private final ControlQueue ctl;
     private boolean creditUpdateQueued;
+    /** Declared to the endpoint as a wait for the peer (see declareHeldSends). */
+    private boolean sendsHeld;
 
     // Receive stream.
     private final RxSegment[] rxq;
@@ -833,6 +835,11 @@ public final class SdpConnection implements CompletionHandler {
         return peerBufs - (txMseq - peerMseqAck);
     }
 
+    /** The peer's credits as far as we know: what we granted it minus what it has used since. */
+    private int peerCredits() {
+        return advBufs - (rxMseq - advMseqAck);
+    }
+
     // ------------------------------------------------------------------------------------------------ read path
 
     private int read(ByteBuffer dst, byte[] arr, int off, int len, int timeoutMs) throws IOException {
@@ -1519,10 +1526,12 @@ public final class SdpConnection implements CompletionHandler {
     /** Fills the BSDH of send slot {@code slot} and posts it. Must hold the lock; a credit must be available. */
     private void postMessage(int slot, int mid, int len) throws IOException {
         int base = slot * peerRxBufSize;
-        // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, and
-        // then it says so (waitingForPeer): it need not wake the peer's progress thread while half of our credits
-        // are left (the unread ones hold the peer's receive buffers, so they must not pile up further).
-        boolean deferrable = mid == Bsdh.MID_RDMA_RD_COMPL && txCredits() > peerHelloBufs / 2;
+        // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, and a
+        // credit update only once it waits for credits; then it says so (waitingForPeer). Neither need wake the
+        // peer's progress thread while half of our credits are left (the unread ones hold the peer's receive
+        // buffers, so they must not pile up further), nor a credit update while the peer still has credits to spare.
+        boolean deferrable = txCredits() > peerHelloBufs / 2 && (mid == Bsdh.MID_RDMA_RD_COMPL
+                || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1));
         txMseq++;
         Bsdh.write(txPool, base, mid, rxPosted, len, txMseq, rxMseq);
         advBufs = rxPosted;
@@ -1632,7 +1641,7 @@ public final class SdpConnection implements CompletionHandler {
         if (creditUpdateQueued || disconnected) {
             return;
         }
-        int peerView = advBufs - (rxMseq - advMseqAck);
+        int peerView = peerCredits();
         int gain = rxPosted - peerView;
         if (gain > 0 && (peerView <= reserve + 1 || gain >= rxBufCount / 2)) {
             creditUpdateQueued = true;
@@ -1656,12 +1665,26 @@ public final class SdpConnection implements CompletionHandler {
         try {
             if (outermost) {
                 drainDeferred();
+                declareHeldSends();
             }
         } finally {
             lock.unlock();
         }
         if (outermost) {
             ep.flush();
+        }
+    }
+
+    /**
+     * Control messages or gathered bytes held for lack of credits wait for the peer's next credits as much as a
+     * blocked writer does, though no thread may be waiting: declared to the endpoint (awaitPeer), so that credits the
+     * peer sent deferrable do not sit unread meanwhile.
+     */
+    private void declareHeldSends() {
+        boolean held = (pendingSlot >= 0 || !ctl.isEmpty()) && !disconnected && error == null;
+        if (held != sendsHeld) {
+            sendsHeld = held;
+            ep.waitingForPeer(held);
         }
     }
 

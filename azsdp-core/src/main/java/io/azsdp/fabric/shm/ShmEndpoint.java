@@ -90,6 +90,12 @@ final class ShmEndpoint implements Endpoint {
     /** Consumer of the inbound ring and the receive queue (see the class comment). */
     private final ReentrantLock token = new ReentrantLock();
     private volatile boolean progressParked;
+    /**
+     * The progress thread sleeps until a receive is posted (a message waits in the ring). Only then does a posted
+     * receive wake it: an application thread that polled and reposts the buffers it consumed must not wake a progress
+     * thread that merely waits for data.
+     */
+    private volatile boolean awaitingRecv;
     /** Threads inside {@link #waitingForPeer}: while none, the progress thread sleeps through deferrable SENDs. */
     private final AtomicInteger peerWaiters = new AtomicInteger();
 
@@ -196,7 +202,7 @@ final class ShmEndpoint implements Endpoint {
                 throw new IOException("too many posted receives (max " + recvs.limit() + ")");
             }
             // The progress thread may be asleep waiting for exactly this receive (volatile tail, then flag: Dekker).
-            if (in.consumerSleeping()) {
+            if (awaitingRecv) {
                 in.ring();
             }
         }
@@ -642,9 +648,10 @@ final class ShmEndpoint implements Endpoint {
                 return;
             }
         } while (System.nanoTime() - spinStart < SPIN_NANOS);
-        // With no thread waiting for the peer, deferrable SENDs (RdmaRdCompl) need not wake us: the thread that will
-        // want them polls the ring, or ends the deferral first (waitingForPeer).
+        // With no thread waiting for the peer, deferrable SENDs (RdmaRdCompl, credit updates) need not wake us: the
+        // thread that will want them polls the ring, or ends the deferral first (waitingForPeer).
         boolean deferring = !forRecv && peerWaiters.get() == 0;
+        awaitingRecv = forRecv; // before the re-check below (Dekker with postRecv)
         in.setSleeping(deferring ? ShmRing.ASLEEP_DEFERRING : ShmRing.ASLEEP);
         if (deferring && peerWaiters.get() > 0) {
             in.stopDeferring(); // a waiter came meanwhile and may have missed the deferring state
@@ -654,6 +661,7 @@ final class ShmEndpoint implements Endpoint {
             in.await(seen, waitNanos);
         }
         in.setSleeping(ShmRing.AWAKE);
+        awaitingRecv = false;
         long now = System.nanoTime();
         if (now - lastLivenessCheck >= waitNanos) {
             lastLivenessCheck = now;
@@ -661,6 +669,11 @@ final class ShmEndpoint implements Endpoint {
                 beginShutdown(PEER_DEAD, new IOException("shm peer process " + peerPid + " died"));
             }
         }
+    }
+
+    /** For tests: the progress thread is about to sleep, or sleeps, until a receive is posted. */
+    boolean awaitingRecv() {
+        return awaitingRecv;
     }
 
     private boolean ready(boolean forRecv) {

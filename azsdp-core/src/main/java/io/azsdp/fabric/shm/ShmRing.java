@@ -12,7 +12,7 @@ import java.nio.ByteBuffer;
 /**
  * One direction's single-producer single-consumer message ring in the segment. An endpoint holds two instances: the
  * outbound ring, on which it only calls producer methods (under its send lock), and the inbound ring, on which only its
- * progress thread calls consumer methods (plus {@link #consumerSleeping}/{@link #ring} for local wake-ups).
+ * progress thread calls consumer methods (plus {@link #ring} for local wake-ups).
  *
  * <p>{@code head} and {@code tail} are monotonically increasing byte counters (position = counter % capacity). Records
  * are 8-byte aligned and never straddle the end: a PAD record fills the rest at wrap. Each side caches the other's
@@ -116,10 +116,6 @@ final class ShmRing {
     }
 
     // ------------------------------------------------------------------ both
-
-    boolean consumerSleeping() {
-        return (int) INT.getVolatile(buf, sleepingOff) != 0;
-    }
 
     /** Bumps the doorbell and wakes the consumer: new data, a posted receive, or a state change. */
     void ring() {

@@ -3,6 +3,7 @@ package io.azsdp.fabric.shm;
 import static io.azsdp.fabric.shm.ShmTestSupport.options;
 import static io.azsdp.fabric.shm.ShmTestSupport.pair;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
@@ -16,7 +17,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The doorbell of a consumer that sleeps "deferring": a deferrable SEND leaves it alone, any other SEND rings it, and a
  * local thread that starts waiting for the peer ends the deferral and rings it (deferred SENDs may be in the ring).
- * The client's progress thread is not started, so the test plays the sleeping consumer of ring 0 itself.
+ * In the first test the client's progress thread is not started, so the test plays the sleeping consumer of ring 0
+ * itself. A posted receive rings only a progress thread that waits for one.
  */
 @Timeout(30)
 class ShmDeferrableSendTest {
@@ -58,6 +60,53 @@ class ShmDeferrableSendTest {
             for (int wr = 1; wr <= 3; wr++) {
                 server.expect(Opcode.SEND, wr, 16, WcStatus.SUCCESS);
             }
+        }
+    }
+
+    @Test
+    void aPostedReceiveRingsOnlyAProgressThreadWaitingForOne() throws Exception {
+        try (Pair p = pair(options(1024, 4, 4))) {
+            Recorder server = new Recorder();
+            p.server().setHandler(server);
+            p.client().setHandler(new Recorder());
+            p.server().start();
+            p.client().start();
+            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
+            int ctl = seg.layout.ctlOffset[1]; // ring 1 carries the client's SENDs to the server
+            int sleeping = ctl + ShmSegment.CTL_SLEEPING;
+            int doorbell = ctl + ShmSegment.CTL_DOORBELL;
+            MemoryRegion rx = p.server().register(ByteBuffer.allocateDirect(4 * 64));
+            MemoryRegion tx = p.client().register(ByteBuffer.allocateDirect(64));
+
+            // Asleep for want of data: a receive changes nothing for it, so it is not woken.
+            awaitAsleep(seg, sleeping);
+            int bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            p.server().postRecv(1, rx, 0, 64);
+            assertEquals(bell, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "rang a thread waiting for data");
+            p.client().postSend(10, tx, 0, 16);
+            server.expect(Opcode.RECV, 1, 16, WcStatus.SUCCESS);
+
+            // Asleep with a message and no receive for it: the receive is what it waits for.
+            p.client().postSend(11, tx, 0, 32);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!((ShmEndpoint) p.server()).awaitingRecv()) {
+                assertTrue(System.nanoTime() < deadline, "the progress thread never waited for a receive");
+                Thread.sleep(1);
+            }
+            bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            p.server().postRecv(2, rx, 64, 64);
+            assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell),
+                    "did not ring the thread waiting for a receive");
+            server.expect(Opcode.RECV, 2, 32, WcStatus.SUCCESS);
+        }
+    }
+
+    /** Until the server's progress thread sleeps on its doorbell (after its spin). */
+    private static void awaitAsleep(ShmSegment seg, int sleeping) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while ((int) ShmSegment.INT.getVolatile(seg.buf, sleeping) == ShmRing.AWAKE) {
+            assertTrue(System.nanoTime() < deadline, "the progress thread never slept");
+            Thread.sleep(1);
         }
     }
 }

@@ -575,6 +575,7 @@ final class ShmEndpoint implements Endpoint {
         }
         int delivered = 0;
         boolean handBack = false;
+        in.beginPolling();
         try {
             long start = System.nanoTime();
             long nextYield = YIELD_EVERY_NANOS;
@@ -599,6 +600,9 @@ final class ShmEndpoint implements Endpoint {
                 }
             }
         } finally {
+            if (in.endPolling()) {
+                in.ring(); // what arrived after our last look, or what we handed back
+            }
             token.unlock();
             if ((delivered == 0 || handBack) && progressParked) {
                 LockSupport.unpark(thread);

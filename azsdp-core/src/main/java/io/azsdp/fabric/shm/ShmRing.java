@@ -35,6 +35,12 @@ final class ShmRing {
     static final int AWAKE = 0;
     static final int ASLEEP = 1;
     static final int ASLEEP_DEFERRING = 2;
+    private static final int STATE = 3;
+    /**
+     * Bit of the sleeping word, beside the state: an application thread of the consumer polls the ring and takes what
+     * arrives, so producers need not ring the sleeping consumer meanwhile (see {@link #endPolling}).
+     */
+    static final int POLLING = 4;
 
     private final int doorbellOff;
     private final int sleepingOff;
@@ -109,7 +115,7 @@ final class ShmRing {
         // Volatile, not just release: the store must be ordered before the load of the sleeping flag below.
         LONG.setVolatile(buf, tailOff, tail);
         int s = (int) INT.getVolatile(buf, sleepingOff);
-        if (s == ASLEEP || (s == ASLEEP_DEFERRING && !deferrable)) {
+        if ((s & POLLING) == 0 && ((s & STATE) == ASLEEP || ((s & STATE) == ASLEEP_DEFERRING && !deferrable))) {
             ring();
         }
         return true;
@@ -202,18 +208,41 @@ final class ShmRing {
         LONG.setRelease(buf, headOff, head);
     }
 
-    /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}. */
+    /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}, from AWAKE or to AWAKE; keeps {@link #POLLING}. */
     void setSleeping(int state) {
         if (state != AWAKE) {
-            INT.setVolatile(buf, sleepingOff, state); // ordered before the doorbell and tail re-reads
+            INT.getAndBitwiseOr(buf, sleepingOff, state); // a full fence: before the doorbell and tail re-reads
         } else {
-            INT.setRelease(buf, sleepingOff, AWAKE); // a producer seeing a stale state only makes a spare wake-up
+            INT.getAndBitwiseAnd(buf, sleepingOff, POLLING);
         }
     }
 
     /** A consumer asleep while deferring is asleep for everything from now on; true when it was deferring. */
     boolean stopDeferring() {
-        return INT.compareAndSet(buf, sleepingOff, ASLEEP_DEFERRING, ASLEEP);
+        for (;;) {
+            int s = (int) INT.getVolatile(buf, sleepingOff);
+            if ((s & STATE) != ASLEEP_DEFERRING) {
+                return false;
+            }
+            if (INT.compareAndSet(buf, sleepingOff, s, (s & POLLING) | ASLEEP)) {
+                return true;
+            }
+        }
+    }
+
+    /** An application thread of the consumer starts polling (holding the consumer's token). */
+    void beginPolling() {
+        INT.getAndBitwiseOr(buf, sleepingOff, POLLING);
+    }
+
+    /**
+     * The poller stops. True when the consumer sleeps and records wait that no producer rang it for: the caller rings.
+     * The flag is cleared before the tail is read, a producer publishes its tail before it reads the flag (Dekker):
+     * either it rings, or this sees its record.
+     */
+    boolean endPolling() {
+        int s = (int) INT.getAndBitwiseAnd(buf, sleepingOff, ~POLLING);
+        return (s & STATE) != AWAKE && peekData();
     }
 
     int doorbell() {

@@ -3,6 +3,7 @@ package io.azsdp.fabric.shm;
 import static io.azsdp.fabric.shm.ShmTestSupport.options;
 import static io.azsdp.fabric.shm.ShmTestSupport.pair;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.fabric.MemoryRegion;
@@ -18,7 +19,8 @@ import org.junit.jupiter.api.Timeout;
  * The doorbell of a consumer that sleeps "deferring": a deferrable SEND leaves it alone, any other SEND rings it, and a
  * local thread that starts waiting for the peer ends the deferral and rings it (deferred SENDs may be in the ring).
  * In the first test the client's progress thread is not started, so the test plays the sleeping consumer of ring 0
- * itself. A posted receive rings only a progress thread that waits for one.
+ * itself. A posted receive rings only a progress thread that waits for one, and no producer rings a consumer whose
+ * application thread polls.
  */
 @Timeout(30)
 class ShmDeferrableSendTest {
@@ -98,6 +100,49 @@ class ShmDeferrableSendTest {
             assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell),
                     "did not ring the thread waiting for a receive");
             server.expect(Opcode.RECV, 2, 32, WcStatus.SUCCESS);
+        }
+    }
+
+    /**
+     * While an application thread of the consumer polls, producers do not ring its sleeping progress thread; the poller
+     * rings it when it stops and finds records left. The client's progress thread is not started: the test plays it.
+     */
+    @Test
+    void aPollingConsumerIsNotRungAndItsPollerRingsForWhatIsLeft() throws Exception {
+        try (Pair p = pair(options(1024, 4, 4))) {
+            Recorder server = new Recorder();
+            p.server().setHandler(server);
+            p.client().setHandler(new Recorder());
+            p.server().start();
+            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
+            int ctl = seg.layout.ctlOffset[0]; // ring 0 carries the server's SENDs to the client
+            int sleeping = ctl + ShmSegment.CTL_SLEEPING;
+            int doorbell = ctl + ShmSegment.CTL_DOORBELL;
+            ShmRing consumer = new ShmRing(seg, 0);
+            MemoryRegion tx = p.server().register(ByteBuffer.allocateDirect(64));
+
+            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.ASLEEP);
+            consumer.beginPolling();
+            int bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            p.server().postSend(1, tx, 0, 16);
+            assertEquals(bell, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "rang while a poller polled");
+            assertTrue(consumer.endPolling(), "the poller did not see the record nobody rang for");
+            assertEquals(ShmRing.ASLEEP, (int) ShmSegment.INT.getVolatile(seg.buf, sleeping), "flag not cleared");
+            p.server().postSend(2, tx, 0, 16);
+            assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "no ring after the poller");
+
+            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.AWAKE);
+            consumer.beginPolling();
+            consumer.setSleeping(ShmRing.ASLEEP_DEFERRING); // the progress thread goes to sleep meanwhile
+            assertEquals(ShmRing.ASLEEP_DEFERRING | ShmRing.POLLING,
+                    (int) ShmSegment.INT.getVolatile(seg.buf, sleeping));
+            assertTrue(consumer.stopDeferring());
+            assertEquals(ShmRing.ASLEEP | ShmRing.POLLING, (int) ShmSegment.INT.getVolatile(seg.buf, sleeping));
+            consumer.setSleeping(ShmRing.AWAKE);
+            assertEquals(ShmRing.POLLING, (int) ShmSegment.INT.getVolatile(seg.buf, sleeping));
+            assertFalse(consumer.endPolling(), "an awake consumer needs no ring");
+            server.expect(Opcode.SEND, 1, 16, WcStatus.SUCCESS);
+            server.expect(Opcode.SEND, 2, 16, WcStatus.SUCCESS);
         }
     }
 

@@ -38,8 +38,9 @@ import org.slf4j.LoggerFactory;
  * <p>Polling: the inbound ring and the receive queue have one consumer at a time, the holder of {@code token}: the
  * progress thread, or an application thread that is about to wait for a completion and {@link #poll}s the ring itself
  * for a few microseconds (no doorbell, no wake-up of the progress thread, no hand-off: a round trip without a system
- * call). While a poller holds the token the progress thread parks briefly instead of sleeping on the doorbell, so
- * the peer does not ring it; a poller that gives up without a delivery unparks it. The progress thread takes the
+ * call). While a poller holds the token the progress thread parks briefly instead of sleeping on the doorbell, and a
+ * progress thread that already sleeps there is not rung by the peer (the poller's flag in the ring); a poller that
+ * gives up without a delivery unparks it, one that leaves records behind rings it. The progress thread takes the
  * token for good before it unmaps the segment, so no poller can touch it afterwards.
  */
 final class ShmEndpoint implements Endpoint {

@@ -22,7 +22,9 @@ import java.nio.ByteBuffer;
  * then reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks {@code tail}, and only
  * then futex-waits on the doorbell value it read. Either the consumer sees the new tail, or the producer sees the flag
  * and bumps the doorbell (so the futex wait returns at once or is woken). A consumer that sleeps "deferring" is not
- * woken for deferrable records; whoever ends the deferral ({@link #stopDeferring}) rings if it did.
+ * woken for deferrable records; whoever ends the deferral ({@link #stopDeferring}) rings if it did. While the
+ * consumer's poller flag is set ({@link #beginPolling}), no record rings it; the poller rings for what is left when it
+ * stops ({@link #endPolling}).
  */
 final class ShmRing {
     static final int TYPE_MSG = 1;

@@ -37,15 +37,11 @@ final class ShmRing {
     static final int AWAKE = 0;
     static final int ASLEEP = 1;
     static final int ASLEEP_DEFERRING = 2;
-    private static final int STATE = 3;
-    /**
-     * Bit of the sleeping word, beside the state: an application thread of the consumer polls the ring and takes what
-     * arrives, so producers need not ring the sleeping consumer meanwhile (see {@link #endPolling}).
-     */
-    static final int POLLING = 4;
 
     private final int doorbellOff;
     private final int sleepingOff;
+    /** Non-zero while an application thread of the consumer polls the ring (see {@link #endPolling}). */
+    private final int pollingOff;
     private final int data;
     private final int capacity;
     private final int maxMessage;
@@ -69,6 +65,7 @@ final class ShmRing {
         this.headOff = ctl + ShmSegment.CTL_HEAD;
         this.doorbellOff = ctl + ShmSegment.CTL_DOORBELL;
         this.sleepingOff = ctl + ShmSegment.CTL_SLEEPING;
+        this.pollingOff = ctl + ShmSegment.CTL_POLLING;
         this.data = seg.layout.dataOffset[r];
         this.capacity = seg.layout.ringCapacity[r];
         this.maxMessage = seg.layout.params[r].maxMessage();
@@ -117,7 +114,7 @@ final class ShmRing {
         // Volatile, not just release: the store must be ordered before the load of the sleeping flag below.
         LONG.setVolatile(buf, tailOff, tail);
         int s = (int) INT.getVolatile(buf, sleepingOff);
-        if ((s & POLLING) == 0 && ((s & STATE) == ASLEEP || ((s & STATE) == ASLEEP_DEFERRING && !deferrable))) {
+        if ((s == ASLEEP || (s == ASLEEP_DEFERRING && !deferrable)) && (int) INT.getVolatile(buf, pollingOff) == 0) {
             ring();
         }
         return true;
@@ -210,31 +207,23 @@ final class ShmRing {
         LONG.setRelease(buf, headOff, head);
     }
 
-    /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}, from AWAKE or to AWAKE; keeps {@link #POLLING}. */
+    /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}. */
     void setSleeping(int state) {
         if (state != AWAKE) {
-            INT.getAndBitwiseOr(buf, sleepingOff, state); // a full fence: before the doorbell and tail re-reads
+            INT.setVolatile(buf, sleepingOff, state); // ordered before the doorbell and tail re-reads
         } else {
-            INT.getAndBitwiseAnd(buf, sleepingOff, POLLING);
+            INT.setRelease(buf, sleepingOff, AWAKE); // a producer seeing a stale state only makes a spare wake-up
         }
     }
 
     /** A consumer asleep while deferring is asleep for everything from now on; true when it was deferring. */
     boolean stopDeferring() {
-        for (;;) {
-            int s = (int) INT.getVolatile(buf, sleepingOff);
-            if ((s & STATE) != ASLEEP_DEFERRING) {
-                return false;
-            }
-            if (INT.compareAndSet(buf, sleepingOff, s, (s & POLLING) | ASLEEP)) {
-                return true;
-            }
-        }
+        return INT.compareAndSet(buf, sleepingOff, ASLEEP_DEFERRING, ASLEEP);
     }
 
     /** An application thread of the consumer starts polling (holding the consumer's token). */
     void beginPolling() {
-        INT.getAndBitwiseOr(buf, sleepingOff, POLLING);
+        INT.setVolatile(buf, pollingOff, 1);
     }
 
     /**
@@ -243,8 +232,8 @@ final class ShmRing {
      * either it rings, or this sees its record.
      */
     boolean endPolling() {
-        int s = (int) INT.getAndBitwiseAnd(buf, sleepingOff, ~POLLING);
-        return (s & STATE) != AWAKE && peekData();
+        INT.setVolatile(buf, pollingOff, 0);
+        return peekData() && (int) INT.getVolatile(buf, sleepingOff) != AWAKE;
     }
 
     int doorbell() {

@@ -49,7 +49,7 @@ import java.nio.file.StandardOpenOption;
  */
 final class ShmSegment {
     static final int MAGIC = 0x415A534D; // 'AZSM'
-    static final int VERSION = 3;
+    static final int VERSION = 4;
 
     /** Per-side state words. Zero is deliberately not a valid state: an uninitialised segment is never "open". */
     static final int STATE_OPEN = 1;
@@ -58,11 +58,13 @@ final class ShmSegment {
 
     static final int LINE = 64;
     static final int HEADER_SIZE = 4 * LINE;
-    static final int CTL_SIZE = 3 * LINE;
+    static final int CTL_SIZE = 4 * LINE;
     static final int CTL_TAIL = 0;
     static final int CTL_HEAD = LINE;
     static final int CTL_DOORBELL = 2 * LINE;
     static final int CTL_SLEEPING = 2 * LINE + 4;
+    /** Written by the consumer's pollers only, read by a producer only when it would ring: a line of its own. */
+    static final int CTL_POLLING = 3 * LINE;
     static final int ENTRY_SIZE = LINE;
     static final int ENTRY_KEY = 0;
     static final int ENTRY_PINS = 4;

@@ -12,53 +12,46 @@ import io.azsdp.fabric.WcStatus;
 import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
 import java.nio.ByteBuffer;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The doorbell of a consumer that sleeps "deferring": a deferrable SEND leaves it alone, any other SEND rings it, and a
- * local thread that starts waiting for the peer ends the deferral and rings it (deferred SENDs may be in the ring).
- * In the first test the client's progress thread is not started, so the test plays the sleeping consumer of ring 0
- * itself. A posted receive rings only a progress thread that waits for one, and no producer rings a consumer whose
- * application thread polls.
+ * Who rings a ring's doorbell. A consumer that sleeps "deferring" is not rung by a deferrable SEND but by any other, and
+ * a local thread that starts waiting for the peer ends the deferral and rings it (deferred SENDs may be in the ring). A
+ * posted receive rings only a progress thread that waits for one. No producer rings a consumer whose application
+ * thread polls. Where the client's progress thread is not started, the test plays the consumer of ring 0 itself.
  */
 @Timeout(30)
 class ShmDeferrableSendTest {
     @Test
     void deferrableSendsWakeOnlyAConsumerThatDoesNotDefer() throws Exception {
         try (Pair p = pair(options(1024, 4, 4))) {
-            Recorder server = new Recorder();
-            p.server().setHandler(server);
-            p.client().setHandler(new Recorder());
-            p.server().start();
-            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
-            int ctl = seg.layout.ctlOffset[0]; // ring 0 carries the server's SENDs to the client
-            int sleeping = ctl + ShmSegment.CTL_SLEEPING;
-            int doorbell = ctl + ShmSegment.CTL_DOORBELL;
+            Recorder server = startServer(p);
+            Ctl ring0 = new Ctl(p, 0);
             MemoryRegion tx = p.server().register(ByteBuffer.allocateDirect(64));
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.ASLEEP_DEFERRING);
-            int bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            ring0.sleeping(ShmRing.ASLEEP_DEFERRING);
+            int bell = ring0.doorbell();
             p.server().postSendDeferrable(1, tx, 0, 16);
-            assertEquals(bell, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "a deferrable SEND rang");
+            assertEquals(bell, ring0.doorbell(), "a deferrable SEND rang");
             p.server().postSend(2, tx, 0, 16);
-            assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "a plain SEND did not ring");
+            assertEquals(bell + 1, ring0.doorbell(), "a plain SEND did not ring");
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.ASLEEP);
+            ring0.sleeping(ShmRing.ASLEEP);
             p.server().postSendDeferrable(3, tx, 0, 16);
-            assertEquals(bell + 2, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell),
-                    "a deferrable SEND did not ring a consumer that does not defer");
+            assertEquals(bell + 2, ring0.doorbell(), "a deferrable SEND did not ring a consumer that does not defer");
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.ASLEEP_DEFERRING);
+            ring0.sleeping(ShmRing.ASLEEP_DEFERRING);
             p.client().waitingForPeer(true);
-            assertEquals(ShmRing.ASLEEP, (int) ShmSegment.INT.getVolatile(seg.buf, sleeping));
-            assertEquals(bell + 3, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "the waiter did not ring");
+            assertEquals(ShmRing.ASLEEP, ring0.sleeping());
+            assertEquals(bell + 3, ring0.doorbell(), "the waiter did not ring");
             p.client().waitingForPeer(false);
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.AWAKE);
+            ring0.sleeping(ShmRing.AWAKE);
             p.client().waitingForPeer(true);
             p.client().waitingForPeer(false);
-            assertEquals(bell + 3, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "rang an awake consumer");
+            assertEquals(bell + 3, ring0.doorbell(), "rang an awake consumer");
             for (int wr = 1; wr <= 3; wr++) {
                 server.expect(Opcode.SEND, wr, 16, WcStatus.SUCCESS);
             }
@@ -68,69 +61,48 @@ class ShmDeferrableSendTest {
     @Test
     void aPostedReceiveRingsOnlyAProgressThreadWaitingForOne() throws Exception {
         try (Pair p = pair(options(1024, 4, 4))) {
-            Recorder server = new Recorder();
-            p.server().setHandler(server);
-            p.client().setHandler(new Recorder());
-            p.server().start();
+            Recorder server = startServer(p);
             p.client().start();
-            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
-            int ctl = seg.layout.ctlOffset[1]; // ring 1 carries the client's SENDs to the server
-            int sleeping = ctl + ShmSegment.CTL_SLEEPING;
-            int doorbell = ctl + ShmSegment.CTL_DOORBELL;
+            Ctl ring1 = new Ctl(p, 1);
             MemoryRegion rx = p.server().register(ByteBuffer.allocateDirect(4 * 64));
             MemoryRegion tx = p.client().register(ByteBuffer.allocateDirect(64));
 
             // Asleep for want of data: a receive changes nothing for it, so it is not woken.
-            awaitAsleep(seg, sleeping);
-            int bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            await(() -> ring1.sleeping() != ShmRing.AWAKE, "the progress thread never slept");
+            int bell = ring1.doorbell();
             p.server().postRecv(1, rx, 0, 64);
-            assertEquals(bell, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "rang a thread waiting for data");
+            assertEquals(bell, ring1.doorbell(), "rang a thread waiting for data");
             p.client().postSend(10, tx, 0, 16);
             server.expect(Opcode.RECV, 1, 16, WcStatus.SUCCESS);
 
             // Asleep with a message and no receive for it: the receive is what it waits for.
             p.client().postSend(11, tx, 0, 32);
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (!((ShmEndpoint) p.server()).awaitingRecv()) {
-                assertTrue(System.nanoTime() < deadline, "the progress thread never waited for a receive");
-                Thread.sleep(1);
-            }
-            bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            await(((ShmEndpoint) p.server())::awaitingRecv, "the progress thread never waited for a receive");
+            bell = ring1.doorbell();
             p.server().postRecv(2, rx, 64, 64);
-            assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell),
-                    "did not ring the thread waiting for a receive");
+            assertEquals(bell + 1, ring1.doorbell(), "did not ring the thread waiting for a receive");
             server.expect(Opcode.RECV, 2, 32, WcStatus.SUCCESS);
         }
     }
 
-    /**
-     * While an application thread of the consumer polls, producers do not ring its sleeping progress thread; the poller
-     * rings it when it stops and finds records left. The client's progress thread is not started: the test plays it.
-     */
     @Test
     void aPollingConsumerIsNotRungAndItsPollerRingsForWhatIsLeft() throws Exception {
         try (Pair p = pair(options(1024, 4, 4))) {
-            Recorder server = new Recorder();
-            p.server().setHandler(server);
-            p.client().setHandler(new Recorder());
-            p.server().start();
-            ShmSegment seg = ((ShmEndpoint) p.server()).segment();
-            int ctl = seg.layout.ctlOffset[0]; // ring 0 carries the server's SENDs to the client
-            int sleeping = ctl + ShmSegment.CTL_SLEEPING;
-            int doorbell = ctl + ShmSegment.CTL_DOORBELL;
-            ShmRing consumer = new ShmRing(seg, 0);
+            Recorder server = startServer(p);
+            Ctl ring0 = new Ctl(p, 0);
+            ShmRing consumer = new ShmRing(ring0.seg(), 0);
             MemoryRegion tx = p.server().register(ByteBuffer.allocateDirect(64));
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.ASLEEP);
+            ring0.sleeping(ShmRing.ASLEEP);
             consumer.beginPolling();
-            int bell = (int) ShmSegment.INT.getVolatile(seg.buf, doorbell);
+            int bell = ring0.doorbell();
             p.server().postSend(1, tx, 0, 16);
-            assertEquals(bell, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "rang while a poller polled");
+            assertEquals(bell, ring0.doorbell(), "rang while a poller polled");
             assertTrue(consumer.endPolling(), "the poller did not see the record nobody rang for");
             p.server().postSend(2, tx, 0, 16);
-            assertEquals(bell + 1, (int) ShmSegment.INT.getVolatile(seg.buf, doorbell), "no ring after the poller");
+            assertEquals(bell + 1, ring0.doorbell(), "no ring after the poller");
 
-            ShmSegment.INT.setVolatile(seg.buf, sleeping, ShmRing.AWAKE);
+            ring0.sleeping(ShmRing.AWAKE);
             consumer.beginPolling();
             assertFalse(consumer.endPolling(), "an awake consumer needs no ring");
             server.expect(Opcode.SEND, 1, 16, WcStatus.SUCCESS);
@@ -138,12 +110,39 @@ class ShmDeferrableSendTest {
         }
     }
 
-    /** Until the server's progress thread sleeps on its doorbell (after its spin). */
-    private static void awaitAsleep(ShmSegment seg, int sleeping) throws InterruptedException {
+    /** Handlers on both sides, the server started; the server's recorder. */
+    private static Recorder startServer(Pair p) {
+        Recorder server = new Recorder();
+        p.server().setHandler(server);
+        p.client().setHandler(new Recorder());
+        p.server().start();
+        return server;
+    }
+
+    private static void await(BooleanSupplier condition, String failure) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while ((int) ShmSegment.INT.getVolatile(seg.buf, sleeping) == ShmRing.AWAKE) {
-            assertTrue(System.nanoTime() < deadline, "the progress thread never slept");
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, failure);
             Thread.sleep(1);
+        }
+    }
+
+    /** The control words of ring {@code r}: ring 0 carries the server's SENDs to the client, ring 1 the client's. */
+    private record Ctl(ShmSegment seg, int r) {
+        Ctl(Pair p, int r) {
+            this(((ShmEndpoint) p.server()).segment(), r);
+        }
+
+        int sleeping() {
+            return (int) ShmSegment.INT.getVolatile(seg.buf, seg.layout.ctlOffset[r] + ShmSegment.CTL_SLEEPING);
+        }
+
+        void sleeping(int state) {
+            ShmSegment.INT.setVolatile(seg.buf, seg.layout.ctlOffset[r] + ShmSegment.CTL_SLEEPING, state);
+        }
+
+        int doorbell() {
+            return (int) ShmSegment.INT.getVolatile(seg.buf, seg.layout.ctlOffset[r] + ShmSegment.CTL_DOORBELL);
         }
     }
 }

@@ -79,16 +79,11 @@ final class ShmRing {
     // ------------------------------------------------------------------ producer
 
     /**
-     * Copies {@code src[offset, offset+length)} into the ring and publishes it, waking the consumer if it sleeps.
-     * Never blocks.
+     * Copies {@code src[offset, offset+length)} into the ring and publishes it, waking the consumer if it sleeps (a
+     * {@code deferrable} record does not wake a consumer that defers; none wakes one whose poller polls). Never blocks.
      *
      * @return false when the ring lacks room (the peer holds more than its credits allow)
      */
-    boolean offer(ByteBuffer src, int offset, int length) {
-        return offer(src, offset, length, false);
-    }
-
-    /** As {@link #offer(ByteBuffer, int, int)}; a {@code deferrable} record does not wake a consumer that defers. */
     boolean offer(ByteBuffer src, int offset, int length, boolean deferrable) {
         int rec = RECORD_HEADER + (int) ShmSegment.align8(length);
         int pos = (int) (tail % capacity);

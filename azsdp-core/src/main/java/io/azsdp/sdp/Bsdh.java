@@ -23,6 +23,12 @@ final class Bsdh {
     static final int MID_SRC_AVAIL = 0xFE;
     static final int MID_DATA = 0xFF;
 
+    /**
+     * Flag of a SrcAvail whose sender does not wait for it (AZ-SDP: its pages are protected instead of the call
+     * blocking). An extension of this implementation: the receiver need not hurry to release such a sender.
+     */
+    static final int FLAG_ASYNC = 0x80;
+
     /** SrcAvail: BSDH + len u32 + rkey u32 + vaddr u64. */
     static final int SRC_AVAIL_SIZE = SIZE + 16;
     /** RdmaRdCompl: BSDH + len u32 (bytes read). */
@@ -32,8 +38,12 @@ final class Bsdh {
     }
 
     static void write(ByteBuffer b, int off, int mid, int bufs, int len, int mseq, int mseqAck) {
+        write(b, off, mid, 0, bufs, len, mseq, mseqAck);
+    }
+
+    static void write(ByteBuffer b, int off, int mid, int flags, int bufs, int len, int mseq, int mseqAck) {
         b.put(off, (byte) mid);
-        b.put(off + 1, (byte) 0);
+        b.put(off + 1, (byte) flags);
         b.putShort(off + 2, (short) Math.min(bufs, 0xFFFF));
         b.putInt(off + 4, len);
         b.putInt(off + 8, mseq);
@@ -42,6 +52,10 @@ final class Bsdh {
 
     static int mid(ByteBuffer b, int off) {
         return b.get(off) & 0xFF;
+    }
+
+    static int flags(ByteBuffer b, int off) {
+        return b.get(off + 1) & 0xFF;
     }
 
     static int bufs(ByteBuffer b, int off) {

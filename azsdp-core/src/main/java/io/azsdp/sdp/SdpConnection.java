@@ -48,10 +48,11 @@ public final class SdpConnection implements CompletionHandler {
     private static final int DIRECT_READ_MIN = 8192;
     /**
      * While the reader takes adverts straight into its buffers, adverts from this size on wait for it instead of being
-     * staged. Smaller ones are still staged ahead: the staging copy and the reader's copy out of it then stay in the
-     * cache, and the provider's thread copies while the reader processes the previous message. Measured on shm, 2
-     * cores (bw, MB/s of azsdp): 1 MiB adverts 5440-6440 staged, 9800-9990 waiting; 64 KiB 3120-3410 staged,
-     * 2560-2890 waiting.
+     * staged. Smaller synchronous ones are still staged ahead, which releases their blocked writer early; the staging
+     * copy and the reader's copy out of it then stay in the cache. Asynchronous adverts of any size wait: their writer
+     * does not, and the second copy costs the receiver CPU that, on a small machine, the writer's computation needs.
+     * Measured on shm, 2 cores (bw, MB/s of azsdp): 1 MiB adverts 5440-6440 staged, 9800-9990 waiting; 64 KiB, three
+     * pairs of runs of bw and overlap: bw 3450-4270 staged, 4000-4900 waiting; overlap 2660-2820 and 3120-3610.
      */
     private static final int DIRECT_ADVERT_MIN = 128 << 10;
     /** Staged READs in flight at once per connection. */
@@ -129,11 +130,11 @@ public final class SdpConnection implements CompletionHandler {
     private int stageReadsInFlight;
     /**
      * The application's last read went into a large direct buffer, so its next one will most likely READ the head
-     * advert straight into its own memory: large adverts wait for it instead of being staged meanwhile (staging is a
-     * second copy, and on a busy machine the CPU it takes is the receiver's; see DIRECT_ADVERT_MIN). Staging comes
-     * back when the application reads into anything else, asks {@link #available}, has to wait in a write (two
-     * single-threaded peers that both write before they read must not wait for each other), or the peer has sent
-     * DisConn (its close waits for its adverts).
+     * advert straight into its own memory: large and asynchronous adverts wait for it instead of being staged
+     * meanwhile (staging is a second copy, and on a busy machine the CPU it takes is the receiver's; see
+     * DIRECT_ADVERT_MIN). Staging comes back when the application reads into anything else, asks {@link #available},
+     * has to wait in a write (two single-threaded peers that both write before they read must not wait for each
+     * other), or the peer has sent DisConn (its close waits for its adverts).
      */
     private boolean readerTakesAdverts;
     // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight
@@ -538,7 +539,7 @@ public final class SdpConnection implements CompletionHandler {
                     pendingLen += n;
                     flushPending(false);
                 } else {
-                    postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + n);
+                    postMessage(slot, Bsdh.MID_DATA, 0, Bsdh.SIZE + n);
                 }
             }
         } finally {
@@ -557,7 +558,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         int slot = pendingSlot;
         pendingSlot = -1;
-        postMessage(slot, Bsdh.MID_DATA, Bsdh.SIZE + pendingLen);
+        postMessage(slot, Bsdh.MID_DATA, 0, Bsdh.SIZE + pendingLen);
     }
 
     /** Synchronous zero copy of a direct buffer: advertise it as it is, return once the peer has read it all. */
@@ -683,7 +684,7 @@ public final class SdpConnection implements CompletionHandler {
         txPool.putInt(base + Bsdh.SIZE + 4, mr.rkey());
         txPool.putLong(base + Bsdh.SIZE + 8, vaddr);
         try {
-            postMessage(slot, Bsdh.MID_SRC_AVAIL, Bsdh.SRC_AVAIL_SIZE);
+            postMessage(slot, Bsdh.MID_SRC_AVAIL, kind == TxAdverts.SYNC ? 0 : Bsdh.FLAG_ASYNC, Bsdh.SRC_AVAIL_SIZE);
         } catch (IOException e) {
             if (range >= 0) {
                 ProtectedMemory.release(range);
@@ -1002,7 +1003,7 @@ public final class SdpConnection implements CompletionHandler {
                 }
                 return;
             }
-            if (readerTakesAdverts && s.len >= DIRECT_ADVERT_MIN) {
+            if (readerTakesAdverts && (s.len >= DIRECT_ADVERT_MIN || s.async)) {
                 return;
             }
             if (chunks == null) {
@@ -1307,6 +1308,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         RxSegment s = pushSegment();
         s.advert = true;
+        s.async = (Bsdh.flags(rxPool, base) & Bsdh.FLAG_ASYNC) != 0;
         s.len = n;
         s.rkey = rxPool.getInt(base + Bsdh.SIZE + 4);
         s.vaddr = rxPool.getLong(base + Bsdh.SIZE + 8);
@@ -1524,7 +1526,7 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /** Fills the BSDH of send slot {@code slot} and posts it. Must hold the lock; a credit must be available. */
-    private void postMessage(int slot, int mid, int len) throws IOException {
+    private void postMessage(int slot, int mid, int flags, int len) throws IOException {
         int base = slot * peerRxBufSize;
         // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, and a
         // credit update only once it waits for credits; then it says so (waitingForPeer). Neither need wake the
@@ -1533,7 +1535,7 @@ public final class SdpConnection implements CompletionHandler {
         boolean deferrable = txCredits() > peerHelloBufs / 2 && (mid == Bsdh.MID_RDMA_RD_COMPL
                 || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1));
         txMseq++;
-        Bsdh.write(txPool, base, mid, rxPosted, len, txMseq, rxMseq);
+        Bsdh.write(txPool, base, mid, flags, rxPosted, len, txMseq, rxMseq);
         advBufs = rxPosted;
         advMseqAck = rxMseq;
         try {
@@ -1630,7 +1632,7 @@ public final class SdpConnection implements CompletionHandler {
         } else if (mid == Bsdh.MID_SRC_AVAIL_CANCEL) {
             cancelMseq = txMseq + 1;
         }
-        postMessage(slot, mid, len);
+        postMessage(slot, mid, 0, len);
     }
 
     /**
@@ -1827,6 +1829,8 @@ public final class SdpConnection implements CompletionHandler {
         int offset;
         int remaining;
         // SrcAvail
+        /** Its sender does not wait for it (Bsdh.FLAG_ASYNC). */
+        boolean async;
         int len;
         int rkey;
         long vaddr;

@@ -494,6 +494,78 @@ class SocketInProcessTest {
     }
 
     /**
+     * A reader that reads into direct buffers and often comes back late: asynchronous adverts (azsdp) of 64 KiB wait
+     * for it and go straight into its buffers, since their sender does not wait; synchronous ones (zcopy) are staged
+     * meanwhile to release their blocked writer. Every byte is compared.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp,azsdp,false", "tcp,zcopy,true", "shm,azsdp,false", "shm,zcopy,true"})
+    void onlyAdvertsWhoseWriterWaitsAreStagedAheadOfADirectReader(String fabric, String mode, boolean staged)
+            throws Exception {
+        try (Pair pair = Pair.open(fabric, mode)) {
+            pair.client.setZcopyThreshold(64 << 10); // tcp's default sends everything by buffered copy
+            int size = 64 << 10;
+            int count = 64;
+            AzSdpChannel out = pair.client.byteChannel();
+            AzSdpChannel in = ((AzSdpSocket) pair.peer).byteChannel();
+            ByteBuffer[] bufs = new ByteBuffer[8];
+            for (int i = 0; i < bufs.length; i++) {
+                bufs[i] = ByteBuffer.allocateDirect(size);
+            }
+            java.util.concurrent.CountDownLatch firstRead = new java.util.concurrent.CountDownLatch(1);
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    for (int m = 0; m < count; m++) {
+                        if (m == 1) {
+                            firstRead.await(); // from here on the reader's last read went into a direct buffer
+                        }
+                        ByteBuffer b = bufs[m % bufs.length];
+                        b.clear();
+                        fill(b, m);
+                        while (b.hasRemaining()) {
+                            out.write(b);
+                        }
+                    }
+                } catch (IOException | InterruptedException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            ByteBuffer got = ByteBuffer.allocateDirect(size);
+            ByteBuffer want = ByteBuffer.allocate(size);
+            long stagedBefore = 0;
+            for (int m = 0; m < count; m++) {
+                got.clear();
+                while (got.hasRemaining()) {
+                    assertTrue(in.read(got) > 0, "end of stream in message " + m);
+                }
+                want.clear();
+                fill(want, m);
+                assertEquals(want, got.flip(), "message " + m);
+                if (m == 0) {
+                    stagedBefore = ((AzSdpSocket) pair.peer).connection().stats().stagedBytesReceived();
+                    firstRead.countDown();
+                }
+                Thread.sleep(2); // the next adverts arrive while nobody reads
+            }
+            writer.get(60, TimeUnit.SECONDS);
+            long stagedAfter = ((AzSdpSocket) pair.peer).connection().stats().stagedBytesReceived() - stagedBefore;
+            if (staged) {
+                assertTrue(stagedAfter > 0, "no synchronous advert was staged");
+            } else {
+                assertEquals(0, stagedAfter, "bytes of asynchronous adverts staged");
+            }
+        }
+    }
+
+    private static void fill(ByteBuffer b, int seed) {
+        Random r = new Random(seed);
+        while (b.hasRemaining()) {
+            b.put((byte) r.nextInt());
+        }
+        b.flip();
+    }
+
+    /**
      * A zero-copy write of a direct buffer waits behind gathered small writes that no credit can send; when the peer
      * then resets the connection, that writer gets an IOException (it once slept on, re-checking only the gathered
      * buffer, not the connection).

@@ -33,21 +33,10 @@ class BenchCommandTest {
     @Test
     void tinyRunWritesVerifiedFiguresAndEveryOutput(@TempDir Path out) throws Exception {
         MultiJvmTestBase.assumeFabric("shm");
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-                System.getProperty("java.class.path"), "io.azsdp.cli.Main", "bench", "--quick",
+        List<String> lines = run(List.of("bench", "--quick",
                 "--fabrics", "shm,tcp,javatcp", "--modes", "zcopy,azsdp,socket,nio", "--sizes", "4096,65536",
                 "--conns", "1,2", "--bytes", "4194304", "--seconds", "0.02", "--iterations", "200",
-                "--figure-timeout", "20", "--out", out.toString());
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        List<String> lines = new ArrayList<>();
-        try (var r = p.inputReader(StandardCharsets.UTF_8)) {
-            for (String l; (l = r.readLine()) != null; ) {
-                System.out.println("[bench] " + l);
-                lines.add(l);
-            }
-        }
-        assertTrue(p.waitFor(90, TimeUnit.SECONDS), "bench did not end");
-        assertEquals(0, p.exitValue(), "bench exit code");
+                "--figure-timeout", "20", "--out", out.toString()));
 
         List<Matcher> results = new ArrayList<>();
         for (String l : lines) {
@@ -93,5 +82,39 @@ class BenchCommandTest {
         assertTrue(summary.contains("`bin/azsdp bench --quick"), summary);
         assertTrue(summary.contains("### Ratios") && summary.contains("shm/azsdp / shm/zcopy at 64K"), summary);
         assertTrue(summary.contains("CPUs (nproc)"), summary);
+    }
+
+    /** {@code azsdp micro}: JMH finds the generated benchmarks, forks, and each reports a throughput. */
+    @Test
+    void microMeasuresEachReceiverBenchmarkInAForkedJvm() throws Exception {
+        List<String> lines = run(List.of("micro", "--sizes", "4096", "--iterations", "1", "--warmup-iterations", "1"));
+        Set<String> seen = new HashSet<>();
+        for (String l : lines) {
+            Matcher m = RESULT.matcher(l);
+            if (m.matches()) {
+                assertEquals("4096", m.group(4), l);
+                assertTrue(Double.parseDouble(m.group(6)) > 0, l);
+                seen.add(m.group(1));
+            }
+        }
+        assertEquals(Set.of("micro_copy", "micro_crc32c", "micro_copyThenCrc32c"), seen);
+    }
+
+    /** Runs the command line in a JVM of its own; its output lines, once it has exited 0. */
+    private static List<String> run(List<String> args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "io.azsdp.cli.Main"));
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        List<String> lines = new ArrayList<>();
+        try (var r = p.inputReader(StandardCharsets.UTF_8)) {
+            for (String l; (l = r.readLine()) != null; ) {
+                System.out.println("[" + args.get(0) + "] " + l);
+                lines.add(l);
+            }
+        }
+        assertTrue(p.waitFor(90, TimeUnit.SECONDS), args.get(0) + " did not end");
+        assertEquals(0, p.exitValue(), args.get(0) + " exit code");
+        return lines;
     }
 }

@@ -363,14 +363,16 @@ public final class SdpConnection implements CompletionHandler {
     public int available() {
         lock.lock();
         try {
-            long n = 0;
-            for (int i = 0; i < rxqCount; i++) {
-                RxSegment s = rxq[(rxqHead + i) % rxq.length];
-                if (s.advert) {
-                    n += s.readDone - s.consumed;
-                    break;
+            long n = bytesReadable();
+            if (n == 0 && lock.getHoldCount() == 1 && ep.canPoll() && !ep.pollBlocks()) {
+                // The peer's asynchronous SrcAvails do not wake our progress thread: take what the ring holds.
+                lock.unlock();
+                try {
+                    ep.poll(0, eventSeen);
+                } finally {
+                    lock.lock();
                 }
-                n += s.remaining;
+                n = bytesReadable();
             }
             if (n == 0 && rxAdvertsUnread > 0) {
                 try {
@@ -378,11 +380,27 @@ public final class SdpConnection implements CompletionHandler {
                 } catch (IOException e) {
                     // the next read reports the broken connection
                 }
+                if (drainDeferred()) { // READs that completed as they were posted (shm)
+                    n = bytesReadable();
+                }
             }
             return (int) Math.min(n, Integer.MAX_VALUE);
         } finally {
             unlock();
         }
+    }
+
+    /** Bytes of the receive queue that a read can copy at once. Must hold the lock. */
+    private long bytesReadable() {
+        long n = 0;
+        for (int i = 0; i < rxqCount; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (s.advert) {
+                return n + s.readDone - s.consumed;
+            }
+            n += s.remaining;
+        }
+        return n;
     }
 
     /** Orderly half close: DisConn after everything written so far. */
@@ -928,6 +946,7 @@ public final class SdpConnection implements CompletionHandler {
             return true; // state changed: the caller re-checks before waiting
         }
         ep.flush();
+        ep.waitingForPeer(true); // the peer's deferrable SrcAvails must now wake our progress thread
         try {
             if (deadline == 0) {
                 readable.await();
@@ -942,6 +961,8 @@ public final class SdpConnection implements CompletionHandler {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("read interrupted");
+        } finally {
+            ep.waitingForPeer(false);
         }
     }
 
@@ -1528,12 +1549,14 @@ public final class SdpConnection implements CompletionHandler {
     /** Fills the BSDH of send slot {@code slot} and posts it. Must hold the lock; a credit must be available. */
     private void postMessage(int slot, int mid, int flags, int len) throws IOException {
         int base = slot * peerRxBufSize;
-        // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, and a
-        // credit update only once it waits for credits; then it says so (waitingForPeer). Neither need wake the
-        // peer's progress thread while half of our credits are left (the unread ones hold the peer's receive
-        // buffers, so they must not pile up further), nor a credit update while the peer still has credits to spare.
+        // An RdmaRdCompl matters to the peer only once it waits for an advert slot or for a synchronous send, a
+        // credit update only once it waits for credits, and an asynchronous SrcAvail only once it reads (its READ
+        // goes into the reader's buffer anyway); then it says so (waitingForPeer) or polls. None need wake the peer's
+        // progress thread while half of our credits are left (the unread ones hold the peer's receive buffers, so
+        // they must not pile up further), nor a credit update while the peer still has credits to spare.
         boolean deferrable = txCredits() > peerHelloBufs / 2 && (mid == Bsdh.MID_RDMA_RD_COMPL
-                || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1));
+                || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1)
+                || (mid == Bsdh.MID_SRC_AVAIL && flags == Bsdh.FLAG_ASYNC));
         txMseq++;
         Bsdh.write(txPool, base, mid, flags, rxPosted, len, txMseq, rxMseq);
         advBufs = rxPosted;

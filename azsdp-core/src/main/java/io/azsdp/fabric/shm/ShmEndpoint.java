@@ -653,8 +653,8 @@ final class ShmEndpoint implements Endpoint {
                 return;
             }
         } while (System.nanoTime() - spinStart < SPIN_NANOS);
-        // With no thread waiting for the peer, deferrable SENDs (RdmaRdCompl, credit updates) need not wake us: the
-        // thread that will want them polls the ring, or ends the deferral first (waitingForPeer).
+        // With no thread waiting for the peer, deferrable SENDs (RdmaRdCompl, credit updates, asynchronous SrcAvail)
+        // need not wake us: the thread that will want them polls the ring, or ends the deferral first (waitingForPeer).
         boolean deferring = !forRecv && peerWaiters.get() == 0;
         awaitingRecv = forRecv; // before the re-check below (Dekker with postRecv)
         in.setSleeping(deferring ? ShmRing.ASLEEP_DEFERRING : ShmRing.ASLEEP);
@@ -736,6 +736,11 @@ final class ShmEndpoint implements Endpoint {
     /** For tests that corrupt the shared memory on purpose. */
     ShmSegment segment() {
         return seg;
+    }
+
+    /** For tests: our side of the segment, which is also the index of our inbound ring. */
+    int side() {
+        return side;
     }
 
     @Override

@@ -244,11 +244,11 @@ public final class SdpConnection implements CompletionHandler {
         int page = protection ? ProtectedMemory.pageSize() : 4096;
         this.maxProtectedAdvert = Math.min(128 << 20, (1 << 30) / peerMaxAdverts) / page * page;
 
-        rxPool = ByteBuffer.allocateDirect(rxBufSize * rxBufCount);
+        rxPool = pageAligned(rxBufSize * rxBufCount);
         rxMr = ep.register(rxPool);
         // Sends are bounded by credits, so the peer's buffer count plus a few bounds the send buffers we need.
         int txCount = Math.min(peer.bufs(), 256) + 2;
-        txPool = ByteBuffer.allocateDirect(peerRxBufSize * txCount);
+        txPool = pageAligned(peerRxBufSize * txCount);
         txMr = ep.register(txPool);
         txFree = new int[txCount];
         for (int i = 0; i < txCount; i++) {
@@ -388,6 +388,17 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             unlock();
         }
+    }
+
+    /**
+     * A direct buffer starting on a page, for the pools that READs and copies fill. allocateDirect's memory starts 16
+     * bytes past an alignment, and on this project's machine (AMD EPYC) a copy from a page-aligned advert into it ran
+     * at about a tenth of the speed: a reader of heap arrays, whose adverts all go through the staging pool, moved
+     * 0.8-1.3 GB/s of 64 KiB zcopy messages with it, 2.7-5.9 with a page-aligned pool.
+     */
+    private static ByteBuffer pageAligned(int bytes) {
+        ByteBuffer b = ByteBuffer.allocateDirect(bytes + 4096);
+        return b.slice((4096 - b.alignmentOffset(0, 4096)) % 4096, bytes);
     }
 
     /** Bytes of the receive queue that a read can copy at once. Must hold the lock. */
@@ -648,7 +659,7 @@ public final class SdpConnection implements CompletionHandler {
         try {
             checkWritable();
             if (txStage == null) {
-                txStage = ByteBuffer.allocateDirect(stagingBytes);
+                txStage = pageAligned(stagingBytes);
                 txStageMr = ep.register(txStage);
                 txStageRing = new StagingRing(stagingBytes);
             }
@@ -1028,7 +1039,7 @@ public final class SdpConnection implements CompletionHandler {
                 return;
             }
             if (chunks == null) {
-                stagePool = ByteBuffer.allocateDirect(poolBytes);
+                stagePool = pageAligned(poolBytes);
                 stageMr = ep.register(stagePool);
                 chunks = new StagedChunks(new StagingRing(poolBytes), 64);
             }

@@ -394,7 +394,7 @@ public final class SdpConnection implements CompletionHandler {
      * A direct buffer starting on a page, for the pools that READs and copies fill. allocateDirect's memory starts 16
      * bytes past an alignment, and on this project's machine (AMD EPYC) a copy from a page-aligned advert into it ran
      * at about a tenth of the speed: a reader of heap arrays, whose adverts all go through the staging pool, moved
-     * 0.8-1.3 GB/s of 64 KiB zcopy messages with it, 2.7-5.9 with a page-aligned pool.
+     * 0.7-1.2 GB/s of 64 KiB zcopy messages with it, 2.5-4.9 with a page-aligned pool.
      */
     private static ByteBuffer pageAligned(int bytes) {
         ByteBuffer b = ByteBuffer.allocateDirect(bytes + 4096);

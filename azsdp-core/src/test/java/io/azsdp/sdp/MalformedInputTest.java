@@ -1,5 +1,6 @@
 package io.azsdp.sdp;
 
+import static io.azsdp.socket.SocketPair.acceptAsync;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -84,16 +85,6 @@ class MalformedInputTest {
             s.close();
         }
         SERVERS.clear();
-    }
-
-    static CompletableFuture<Socket> acceptAsync(AzSdpServerSocket server) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return server.accept();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
     }
 
     // ------------------------------------------------------------------------------------------------ harness

@@ -1,5 +1,10 @@
 package io.azsdp.socket;
 
+import static io.azsdp.socket.SocketPair.acceptAsync;
+import static io.azsdp.socket.SocketPair.assumeFabric;
+import static io.azsdp.socket.SocketPair.config;
+import static io.azsdp.socket.SocketPair.connect;
+import static io.azsdp.socket.SocketPair.fill;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,7 +13,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.config.AzSdpConfig;
-import io.azsdp.fabric.Fabrics;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,14 +23,12 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -34,19 +36,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** Both ends in one JVM: the socket API semantics on each fabric and mode (the multi-JVM tests live in integration). */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SocketInProcessTest {
-
-    static AzSdpConfig config(String fabric, String mode) {
-        Properties p = new Properties();
-        p.setProperty(AzSdpConfig.FABRIC, fabric);
-        p.setProperty(AzSdpConfig.MODE, mode);
-        p.setProperty(AzSdpConfig.LIVENESS_TIMEOUT_MS, "2000");
-        return AzSdpConfig.load(p);
-    }
-
-    static void assumeFabric(String fabric) {
-        String why = Fabrics.unavailableReason(fabric);
-        Assumptions.assumeTrue(why == null, () -> "fabric " + fabric + " unavailable: " + why);
-    }
 
     @ParameterizedTest
     @CsvSource({"tcp,bcopy", "tcp,zcopy", "tcp,auto", "shm,bcopy", "shm,zcopy", "shm,auto"})
@@ -170,7 +159,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void manyAdvertsWithSlowReader(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "zcopy")) {
+        try (SocketPair pair = SocketPair.open(fabric, "zcopy")) {
             AzSdpSocket client = pair.client;
             Socket peer = pair.peer;
             byte[] msg = new byte[64 << 10];
@@ -212,7 +201,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void interruptedZcopyWriteCancelsItsAdvert(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "zcopy")) {
+        try (SocketPair pair = SocketPair.open(fabric, "zcopy")) {
             AzSdpSocket client = pair.client;
             Socket peer = pair.peer;
             ByteBuffer big = ByteBuffer.allocateDirect(32 << 20);
@@ -256,7 +245,7 @@ class SocketInProcessTest {
     @CsvSource({"tcp,zcopy", "tcp,azsdp", "shm,zcopy", "shm,azsdp"})
     void readOnlyMappedFileGoesZeroCopy(String fabric, String mode) throws Exception {
         java.nio.file.Path file = java.nio.file.Files.createTempFile("azsdp", ".seg");
-        try (Pair pair = Pair.open(fabric, mode);
+        try (SocketPair pair = SocketPair.open(fabric, mode);
              java.nio.channels.FileChannel fc = java.nio.channels.FileChannel.open(file,
                      java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
             byte[] content = new byte[3 << 20];
@@ -286,56 +275,10 @@ class SocketInProcessTest {
         }
     }
 
-    /** A connected client and accepted peer on a fresh server, for one fabric and mode; closes all three. */
-    static final class Pair implements AutoCloseable {
-        final AzSdpServerSocket server;
-        final AzSdpSocket client;
-        final Socket peer;
-
-        private Pair(AzSdpServerSocket server, AzSdpSocket client, Socket peer) {
-            this.server = server;
-            this.client = client;
-            this.peer = peer;
-        }
-
-        static Pair open(String fabric, String mode) throws Exception {
-            assumeFabric(fabric);
-            AzSdpConfig cfg = config(fabric, mode);
-            AzSdpServerSocket server = new AzSdpServerSocket(cfg);
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = acceptAsync(server);
-            AzSdpSocket client = new AzSdpSocket(cfg);
-            return new Pair(server, client, connect(client, server, accepted));
-        }
-
-        @Override
-        public void close() throws IOException {
-            try (server; client; peer) {
-                // closes all three, in reverse order
-            }
-        }
-    }
-
-    static CompletableFuture<Socket> acceptAsync(AzSdpServerSocket server) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return server.accept();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
-    }
-
-    static Socket connect(AzSdpSocket client, AzSdpServerSocket server, CompletableFuture<Socket> accepted)
-            throws Exception {
-        client.connect(server.getLocalSocketAddress(), 5000);
-        return accepted.get(10, TimeUnit.SECONDS);
-    }
-
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void orderlyCloseDeliversEverythingThenEof(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "auto")) {
+        try (SocketPair pair = SocketPair.open(fabric, "auto")) {
             Socket peer = pair.peer;
             byte[] data = new byte[3 << 20];
             new Random(7).nextBytes(data);
@@ -373,7 +316,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void smallWritesGatherWhileCreditsAreShort(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "auto")) {
+        try (SocketPair pair = SocketPair.open(fabric, "auto")) {
             int small = 6000;
             byte[] data = new byte[small * 10 + (2 << 20)];
             new Random(11).nextBytes(data);
@@ -418,7 +361,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void bothWriteBeforeReadingWithDirectReaders(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "zcopy")) {
+        try (SocketPair pair = SocketPair.open(fabric, "zcopy")) {
             int[] sizes = {64 << 10, 1 << 20, 2 << 20, 1 << 20};
             CompletableFuture<Void> a = writeThenRead(pair.client.byteChannel(), sizes, 1, 2);
             CompletableFuture<Void> b = writeThenRead(((AzSdpSocket) pair.peer).byteChannel(), sizes, 2, 1);
@@ -463,7 +406,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void availableSeesAdvertsLeftForADirectReader(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "azsdp")) {
+        try (SocketPair pair = SocketPair.open(fabric, "azsdp")) {
             pair.client.setZcopyThreshold(64 << 10); // tcp's default sends everything by buffered copy
             AzSdpChannel out = pair.client.byteChannel();
             AzSdpChannel in = ((AzSdpSocket) pair.peer).byteChannel();
@@ -505,12 +448,12 @@ class SocketInProcessTest {
     @CsvSource({"tcp,azsdp,false", "tcp,zcopy,true", "shm,azsdp,false", "shm,zcopy,true"})
     void onlyAdvertsWhoseWriterWaitsAreStagedAheadOfADirectReader(String fabric, String mode, boolean staged)
             throws Exception {
-        try (Pair pair = Pair.open(fabric, mode)) {
+        try (SocketPair pair = SocketPair.open(fabric, mode)) {
             pair.client.setZcopyThreshold(64 << 10); // tcp's default sends everything by buffered copy
             int size = 64 << 10;
             int count = 64;
             AzSdpChannel out = pair.client.byteChannel();
-            AzSdpChannel in = ((AzSdpSocket) pair.peer).byteChannel();
+            AzSdpChannel in = pair.azPeer().byteChannel();
             ByteBuffer[] bufs = new ByteBuffer[8];
             for (int i = 0; i < bufs.length; i++) {
                 bufs[i] = ByteBuffer.allocateDirect(size);
@@ -523,7 +466,6 @@ class SocketInProcessTest {
                             firstRead.await(); // from here on the reader's last read went into a direct buffer
                         }
                         ByteBuffer b = bufs[m % bufs.length];
-                        b.clear();
                         fill(b, m);
                         while (b.hasRemaining()) {
                             out.write(b);
@@ -541,31 +483,22 @@ class SocketInProcessTest {
                 while (got.hasRemaining()) {
                     assertTrue(in.read(got) > 0, "end of stream in message " + m);
                 }
-                want.clear();
                 fill(want, m);
                 assertEquals(want, got.flip(), "message " + m);
                 if (m == 0) {
-                    stagedBefore = ((AzSdpSocket) pair.peer).connection().stats().stagedBytesReceived();
+                    stagedBefore = pair.azPeer().connection().stats().stagedBytesReceived();
                     firstRead.countDown();
                 }
                 Thread.sleep(2); // the next adverts arrive while nobody reads
             }
             writer.get(60, TimeUnit.SECONDS);
-            long stagedAfter = ((AzSdpSocket) pair.peer).connection().stats().stagedBytesReceived() - stagedBefore;
+            long stagedAfter = pair.azPeer().connection().stats().stagedBytesReceived() - stagedBefore;
             if (staged) {
                 assertTrue(stagedAfter > 0, "no synchronous advert was staged");
             } else {
                 assertEquals(0, stagedAfter, "bytes of asynchronous adverts staged");
             }
         }
-    }
-
-    private static void fill(ByteBuffer b, int seed) {
-        Random r = new Random(seed);
-        while (b.hasRemaining()) {
-            b.put((byte) r.nextInt());
-        }
-        b.flip();
     }
 
     /**
@@ -576,7 +509,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void writerBehindGatheredBytesSeesPeerReset(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "auto")) {
+        try (SocketPair pair = SocketPair.open(fabric, "auto")) {
             OutputStream out = pair.client.getOutputStream();
             byte[] small = new byte[10];
             for (int i = 0; i < 6000; i++) {
@@ -605,7 +538,7 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void abortiveCloseResetsPeerAndTimeoutsWork(String fabric) throws Exception {
-        try (Pair pair = Pair.open(fabric, "auto")) {
+        try (SocketPair pair = SocketPair.open(fabric, "auto")) {
             AzSdpSocket client = pair.client;
             Socket peer = pair.peer;
             pair.server.setSoTimeout(200);

@@ -11,20 +11,10 @@ import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
-import io.azsdp.config.AzSdpConfig;
 import io.azsdp.socket.AzSdpChannel;
-import io.azsdp.socket.AzSdpServerSocket;
-import io.azsdp.socket.AzSdpSocket;
+import io.azsdp.socket.SocketPair;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.ByteBuffer;
-import java.util.Properties;
-import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -130,43 +120,29 @@ class ShmDeferrableSendTest {
      */
     @Test
     void anAsynchronousAdvertWaitsForTheReaderWithoutWakingItsProgressThread() throws Exception {
-        Properties props = new Properties();
-        props.setProperty(AzSdpConfig.FABRIC, "shm");
-        props.setProperty(AzSdpConfig.MODE, "azsdp");
-        AzSdpConfig cfg = AzSdpConfig.load(props);
-        try (AzSdpServerSocket server = new AzSdpServerSocket(cfg)) {
-            server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return server.accept();
-                } catch (IOException e) {
-                    throw new CompletionException(e);
-                }
-            });
-            try (AzSdpSocket client = new AzSdpSocket(cfg); Socket peer = connect(client, server, accepted)) {
-                AzSdpChannel out = client.byteChannel();
-                AzSdpChannel in = ((AzSdpSocket) peer).byteChannel();
-                ByteBuffer[] msgs = new ByteBuffer[3];
-                for (int m = 0; m < msgs.length; m++) {
-                    msgs[m] = ByteBuffer.allocateDirect(64 << 10); // one buffer each: a sent one stays protected
-                    fill(msgs[m], m);
-                }
-                out.write(msgs[0]);
-                expect(in, msgs[0], 0); // from now on the reader reads into direct buffers
-                ShmEndpoint rx = (ShmEndpoint) ((AzSdpSocket) peer).connection().endpoint();
-                Ctl ring = new Ctl(rx.segment(), rx.side());
-                await(() -> ring.sleeping() == ShmRing.ASLEEP_DEFERRING, "the progress thread never slept");
-                int bell = ring.doorbell();
-                out.write(msgs[1]); // returns at once: the pages are protected
-                out.write(msgs[2]);
-                assertEquals(bell, ring.doorbell(), "an asynchronous SrcAvail rang");
-                ByteBuffer small = ByteBuffer.allocateDirect(100);
-                out.write(small);
-                assertEquals(bell + 1, ring.doorbell(), "Data did not ring");
-                expect(in, msgs[1], 1);
-                expect(in, msgs[2], 2);
-                expect(in, small, 3);
+        try (SocketPair pair = SocketPair.open("shm", "azsdp")) {
+            AzSdpChannel out = pair.client.byteChannel();
+            AzSdpChannel in = pair.azPeer().byteChannel();
+            ByteBuffer[] msgs = new ByteBuffer[3];
+            for (int m = 0; m < msgs.length; m++) {
+                msgs[m] = ByteBuffer.allocateDirect(64 << 10); // one buffer each: a sent one stays protected
+                SocketPair.fill(msgs[m], m);
             }
+            out.write(msgs[0]);
+            expect(in, msgs[0], 0); // from now on the reader reads into direct buffers
+            ShmEndpoint rx = (ShmEndpoint) pair.azPeer().connection().endpoint();
+            Ctl ring = new Ctl(rx.segment(), rx.side());
+            await(() -> ring.sleeping() == ShmRing.ASLEEP_DEFERRING, "the progress thread never slept");
+            int bell = ring.doorbell();
+            out.write(msgs[1]); // returns at once: the pages are protected
+            out.write(msgs[2]);
+            assertEquals(bell, ring.doorbell(), "an asynchronous SrcAvail rang");
+            ByteBuffer small = ByteBuffer.allocateDirect(100);
+            out.write(small);
+            assertEquals(bell + 1, ring.doorbell(), "Data did not ring");
+            expect(in, msgs[1], 1);
+            expect(in, msgs[2], 2);
+            expect(in, small, 3);
         }
     }
 
@@ -177,22 +153,6 @@ class ShmDeferrableSendTest {
             assertTrue(in.read(got) > 0, "end of stream in message " + m);
         }
         assertEquals(want, got.flip(), "message " + m);
-    }
-
-    private static Socket connect(AzSdpSocket client, AzSdpServerSocket server, CompletableFuture<Socket> accepted)
-            throws Exception {
-        client.connect(server.getLocalSocketAddress(), 5000);
-        return accepted.get(10, TimeUnit.SECONDS);
-    }
-
-    /** Fills {@code b} with the bytes of message {@code seed}, ready to write or compare. */
-    private static void fill(ByteBuffer b, int seed) {
-        b.clear();
-        Random r = new Random(seed);
-        while (b.hasRemaining()) {
-            b.put((byte) r.nextInt());
-        }
-        b.flip();
     }
 
     /** Handlers on both sides, the server started; the server's recorder. */

@@ -63,7 +63,7 @@ final class FrameReader implements Runnable {
     private boolean headerPending;
     /**
      * The token holder is a poller, not the reader thread: it never waits for a receive to be posted (it may be the
-     * thread to post it), and it leaves after its first frame (so another poller waits on its condition instead).
+     * thread to post it), and it leaves once its caller's event came (another poller waits on its condition meanwhile).
      */
     private volatile boolean polling;
 
@@ -87,6 +87,9 @@ final class FrameReader implements Runnable {
     private volatile boolean pollerWants;
     /** Set while waiting for a receive to be posted (receiver not ready); postRecv unparks only then. */
     volatile boolean waiting;
+    /** Frames read by the reader thread and by pollers (each written by the token holder only): for tests. */
+    volatile long framesByThread;
+    volatile long framesByPollers;
     /** Counts the peer's READs and WRITEs served (by whoever holds the token); the reader thread watches it. */
     private volatile int peerOps;
 
@@ -130,7 +133,7 @@ final class FrameReader implements Runnable {
 
     /**
      * While pollers read, the reader thread stays out of the selector (where every arriving frame would wake it as
-     * well as the poller) and naps instead, longer while pollers keep coming back; a poller that leaves with nothing
+     * well as the poller) and naps instead, longer while pollers keep coming back; a poller whose event never came
      * hands the socket back at once ({@link #handedBack}). Frames that arrive when nobody waits for them wait at most
      * one nap.
      */
@@ -162,8 +165,11 @@ final class FrameReader implements Runnable {
             nap = 0;
             int r;
             try {
-                while ((r = readFrame()) == FRAME && !pollerWants) {
-                    // take whatever else has arrived
+                while ((r = readFrame()) == FRAME) {
+                    framesByThread++;
+                    if (pollerWants) {
+                        break;
+                    }
                 }
             } finally {
                 token.unlock();
@@ -191,8 +197,10 @@ final class FrameReader implements Runnable {
      * Lets an application thread about to wait read and deliver frames itself, waiting for them in the kernel (its own
      * selector) for up to {@code maxNanos}, so that the kernel wakes the thread that wants the data, as with a plain
      * blocking socket. While the reader thread holds the token, the poller waits for it (the reader thread lets go
-     * after its frame); while another poller holds it, the caller waits on its condition (that poller delivers). Returns true when it delivered any frame; stops early once {@code done}
-     * (the reader thread, or another thread, may have brought the caller's event) or on {@link #wakePoller}.
+     * after its frame); while another poller holds it, the caller waits on its condition (that poller delivers). It
+     * reads until {@code done}: frames that do not concern the caller (a READ request it serves, say) do not end its
+     * wait, which would leave the frame it waits for to the napping reader thread. Also stops on {@link #wakePoller}
+     * and after {@code maxNanos}. Returns true when it delivered any frame.
      */
     boolean poll(long maxNanos, BooleanSupplier done) {
         if (thread == null) {
@@ -223,11 +231,12 @@ final class FrameReader implements Runnable {
                 int r = readFrame();
                 if (r == FRAME) {
                     delivered++;
+                    framesByPollers++;
                     continue; // take whatever else has arrived too
                 }
                 handBack = r == HAND_BACK;
                 long left = deadline - System.nanoTime();
-                if (handBack || delivered > 0 || left <= 0 || !awaitData(left)) {
+                if (handBack || left <= 0 || !awaitData(left)) {
                     break;
                 }
             }
@@ -239,7 +248,11 @@ final class FrameReader implements Runnable {
         } finally {
             polling = false;
             token.unlock();
-            if (delivered == 0 || handBack) {
+            // A poller whose event came (in its own frames, from the reader thread while it queued for the token,
+            // or as a completion of its own posts) keeps the socket: its thread is about to come back (a streaming
+            // writer, each time its credits run out), and handing back would put the reader thread in the selector,
+            // woken by every frame. Only a poller that waited in vain must hand back.
+            if (handBack || !done.getAsBoolean()) {
                 handedBack = true; // nobody reads now: the reader thread must not sleep on
                 if (tokenParked) {
                     LockSupport.unpark(thread);

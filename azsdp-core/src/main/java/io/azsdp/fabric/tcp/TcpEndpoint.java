@@ -114,6 +114,15 @@ final class TcpEndpoint implements Endpoint {
         return peerName;
     }
 
+    /** For tests: frames read by the reader thread and by application threads polling (see FrameReader#poll). */
+    long framesReadByReaderThread() {
+        return reader.framesByThread;
+    }
+
+    long framesReadByPollers() {
+        return reader.framesByPollers;
+    }
+
     // ---------------------------------------------------------------- Endpoint API
 
     @Override

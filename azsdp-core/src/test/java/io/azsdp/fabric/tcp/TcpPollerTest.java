@@ -1,0 +1,129 @@
+package io.azsdp.fabric.tcp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.azsdp.socket.AzSdpChannel;
+import io.azsdp.socket.SocketPair;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Through the socket API on tcp: a writer that waits reads the peer's replies to it itself, in the kernel, as a
+ * blocking socket would, instead of each one waking the endpoint's reader thread. Every byte is checksummed.
+ */
+@Timeout(60)
+class TcpPollerTest {
+    private static final int SIZE = 64 << 10;
+
+    /**
+     * A bcopy stream of 64 KiB messages to a reader slower than the writer: the writer runs out of credits again and
+     * again, and the credit updates that release it are read by the writer, not handed to it by the reader thread
+     * (which then stays napping rather than in its selector, woken by every update). Counted after a warm-up.
+     */
+    @Test
+    void aStreamingWriterReadsItsCreditUpdatesItself() throws Exception {
+        try (SocketPair pair = SocketPair.open("tcp", "bcopy")) {
+            int warmUp = 100;
+            int messages = 1100;
+            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> crcOf(pair, (long) messages * SIZE));
+            byte[] msg = new byte[SIZE];
+            CRC32C sent = new CRC32C();
+            OutputStream out = pair.client.getOutputStream();
+            TcpEndpoint ep = (TcpEndpoint) pair.client.connection().endpoint();
+            long[] atWarmUp = new long[2];
+            for (int m = 0; m < messages; m++) {
+                if (m == warmUp) {
+                    atWarmUp[0] = ep.framesReadByReaderThread();
+                    atWarmUp[1] = ep.framesReadByPollers();
+                }
+                msg[m % SIZE] ^= (byte) (m + 1); // every message differs
+                sent.update(msg);
+                out.write(msg);
+            }
+            assertEquals(sent.getValue(), received.get(30, TimeUnit.SECONDS), "CRC32C of the stream");
+            assertMostlyPolled(ep, atWarmUp, 50);
+        }
+    }
+
+    /**
+     * Synchronous zero-copy writes of 64 KiB, back to back: each waits for the peer's READ and then its RdmaRdCompl.
+     * The waiting writer serves the READ request and reads the completion in one wait; it used to return after the
+     * request, and the completion then waited for the reader thread's nap. Counted after a warm-up.
+     */
+    @Test
+    void aSynchronousZeroCopyWriterServesTheReadAndTakesItsCompletionInOneWait() throws Exception {
+        try (SocketPair pair = SocketPair.open("tcp", "zcopy")) {
+            int warmUp = 50;
+            int messages = 350;
+            AzSdpChannel out = pair.client.byteChannel();
+            AzSdpChannel in = pair.azPeer().byteChannel();
+            CompletableFuture<Void> reader = CompletableFuture.runAsync(() -> {
+                ByteBuffer got = ByteBuffer.allocateDirect(SIZE);
+                ByteBuffer want = ByteBuffer.allocateDirect(SIZE);
+                try {
+                    for (int m = 0; m < messages; m++) {
+                        got.clear();
+                        while (got.hasRemaining()) {
+                            assertTrue(in.read(got) > 0, "end of stream in message " + m);
+                        }
+                        SocketPair.fill(want, m % 2);
+                        assertEquals(want, got.flip(), "message " + m);
+                    }
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            ByteBuffer[] msgs = {ByteBuffer.allocateDirect(SIZE), ByteBuffer.allocateDirect(SIZE)};
+            SocketPair.fill(msgs[0], 0);
+            SocketPair.fill(msgs[1], 1);
+            TcpEndpoint ep = (TcpEndpoint) pair.client.connection().endpoint();
+            long[] atWarmUp = new long[2];
+            for (int m = 0; m < messages; m++) {
+                if (m == warmUp) {
+                    atWarmUp[0] = ep.framesReadByReaderThread();
+                    atWarmUp[1] = ep.framesReadByPollers();
+                }
+                out.write(msgs[m % 2].rewind()); // back to back: a synchronous write may reuse its buffer at once
+            }
+            reader.get(30, TimeUnit.SECONDS);
+            assertMostlyPolled(ep, atWarmUp, 2 * (messages - warmUp));
+        }
+    }
+
+    /** Of the frames the endpoint read since {@code before}, at least {@code min}, the reader thread read under 1/4. */
+    private static void assertMostlyPolled(TcpEndpoint ep, long[] before, long min) {
+        long byThread = ep.framesReadByReaderThread() - before[0];
+        long total = byThread + ep.framesReadByPollers() - before[1];
+        assertTrue(total >= min, "only " + total + " frames came back");
+        assertTrue(byThread * 4 < total, "the reader thread read " + byThread + " of " + total + " frames");
+    }
+
+    private static long crcOf(SocketPair pair, long bytes) {
+        CRC32C crc = new CRC32C();
+        byte[] buf = new byte[SIZE];
+        int reads = 0;
+        try (InputStream in = pair.peer.getInputStream()) {
+            for (long left = bytes; left > 0; ) {
+                int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+                if (n < 0) {
+                    throw new IllegalStateException("end of stream with " + left + " bytes to go");
+                }
+                crc.update(buf, 0, n);
+                left -= n;
+                if (++reads % 16 == 0) {
+                    Thread.sleep(1); // slower than the writer: it must wait for credits
+                }
+            }
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+        return crc.getValue();
+    }
+}

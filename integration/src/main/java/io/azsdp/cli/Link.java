@@ -11,15 +11,33 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 
 /**
- * One benchmark connection. Each transport gets the buffers it is best with: AZ-SDP direct buffers through its channel
- * (zero copy capable), plain Java sockets heap arrays through their streams (what their users write), NIO socket
- * channels direct buffers (no copy into a temporary direct buffer inside the JDK).
+ * One benchmark connection. By default each transport gets the buffers it is best with: AZ-SDP direct buffers through
+ * its channel (zero copy capable), plain Java sockets heap arrays through their streams (what their users write), NIO
+ * socket channels direct buffers (no copy into a temporary direct buffer inside the JDK). With {@link #useHeap} every
+ * buffer is a heap array, as most Spark and Hadoop code passes: through the socket's streams where it has them (AZ-SDP,
+ * plain sockets), through the channel for NIO.
  */
 public abstract class Link implements AutoCloseable {
     final Socket socket;
+    private boolean heap;
 
     Link(Socket socket) {
         this.socket = socket;
+    }
+
+    /** From now on {@link #allocate} returns heap buffers ({@code true}) or the transport's best ({@code false}). */
+    public Link useHeap(boolean on) {
+        heap = on;
+        return this;
+    }
+
+    public boolean heap() {
+        return heap;
+    }
+
+    /** A buffer of {@code size} bytes: a heap array after {@code useHeap(true)}, else the transport's best kind. */
+    public ByteBuffer allocate(int size) {
+        return heap ? ByteBuffer.allocate(size) : allocateBest(size);
     }
 
     public static Link of(Socket s) throws IOException {
@@ -30,7 +48,7 @@ public abstract class Link implements AutoCloseable {
         return new Nio(ch);
     }
 
-    public abstract ByteBuffer allocate(int size);
+    abstract ByteBuffer allocateBest(int size);
 
     /** Reads at least one byte into dst; -1 at end of stream. */
     public abstract int read(ByteBuffer dst) throws IOException;
@@ -65,27 +83,50 @@ public abstract class Link implements AutoCloseable {
         socket.close();
     }
 
+    /** Reads into the array behind {@code dst} from a stream, advancing its position. */
+    static int read(InputStream in, ByteBuffer dst) throws IOException {
+        int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
+        if (n > 0) {
+            dst.position(dst.position() + n);
+        }
+        return n;
+    }
+
+    /** Writes the array behind {@code src} to a stream, advancing its position. */
+    static void write(OutputStream out, ByteBuffer src) throws IOException {
+        out.write(src.array(), src.arrayOffset() + src.position(), src.remaining());
+        src.position(src.limit());
+    }
+
     private static final class Sdp extends Link {
         private final AzSdpChannel ch;
+        private final InputStream in;
+        private final OutputStream out;
 
         Sdp(AzSdpSocket s) throws IOException {
             super(s);
             ch = s.byteChannel();
+            in = s.getInputStream();
+            out = s.getOutputStream();
         }
 
         @Override
-        public ByteBuffer allocate(int size) {
+        ByteBuffer allocateBest(int size) {
             return io.azsdp.AzSdp.allocate(size); // page-aligned: AZ-SDP protects whole pages, nothing to copy
         }
 
         @Override
         public int read(ByteBuffer dst) throws IOException {
-            return ch.read(dst);
+            return dst.hasArray() ? read(in, dst) : ch.read(dst);
         }
 
         @Override
         public void write(ByteBuffer src) throws IOException {
-            ch.write(src);
+            if (src.hasArray()) {
+                write(out, src);
+            } else {
+                ch.write(src);
+            }
         }
     }
 
@@ -101,23 +142,18 @@ public abstract class Link implements AutoCloseable {
         }
 
         @Override
-        public ByteBuffer allocate(int size) {
+        ByteBuffer allocateBest(int size) {
             return ByteBuffer.allocate(size);
         }
 
         @Override
         public int read(ByteBuffer dst) throws IOException {
-            int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
-            if (n > 0) {
-                dst.position(dst.position() + n);
-            }
-            return n;
+            return read(in, dst);
         }
 
         @Override
         public void write(ByteBuffer src) throws IOException {
-            out.write(src.array(), src.arrayOffset() + src.position(), src.remaining());
-            src.position(src.limit());
+            write(out, src);
         }
     }
 
@@ -132,7 +168,7 @@ public abstract class Link implements AutoCloseable {
         }
 
         @Override
-        public ByteBuffer allocate(int size) {
+        ByteBuffer allocateBest(int size) {
             return ByteBuffer.allocateDirect(size);
         }
 

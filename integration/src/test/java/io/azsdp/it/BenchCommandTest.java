@@ -84,6 +84,28 @@ class BenchCommandTest {
         assertTrue(summary.contains("CPUs (nproc)"), summary);
     }
 
+    /**
+     * Heap-array variants of the modes ({@code -heap}): both ends read and write heap arrays, and their figures verify
+     * like the others; {@code socket-heap} is not a transport (Java's socket uses heap arrays already).
+     */
+    @Test
+    void heapVariantsOfTheModesVerify(@TempDir Path out) throws Exception {
+        MultiJvmTestBase.assumeFabric("shm");
+        List<String> lines = run(List.of("bench", "--quick", "--tests", "bw,latency", "--fabrics", "shm,tcp,javatcp",
+                "--modes", "auto-heap,azsdp-heap,socket-heap,nio-heap", "--sizes", "65536", "--bytes", "4194304",
+                "--seconds", "0.02", "--iterations", "200", "--figure-timeout", "20", "--out", out.toString()));
+        Set<String> bw = new HashSet<>();
+        for (String l : lines) {
+            assertFalse(l.startsWith("FAILED"), l);
+            Matcher m = RESULT.matcher(l);
+            if (m.matches() && m.group(1).equals("bw")) {
+                bw.add(m.group(2) + "/" + m.group(3));
+            }
+        }
+        assertEquals(Set.of("shm/auto-heap", "shm/azsdp-heap", "tcp/auto-heap", "tcp/azsdp-heap", "javatcp/nio-heap"),
+                bw);
+    }
+
     /** {@code azsdp micro}: JMH finds the generated benchmarks, forks, and each reports a throughput. */
     @Test
     void microMeasuresEachReceiverBenchmarkInAForkedJvm() throws Exception {

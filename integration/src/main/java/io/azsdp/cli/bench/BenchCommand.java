@@ -42,7 +42,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--modes", split = ",", defaultValue = "bcopy,zcopy,azsdp,auto,socket,nio",
             description = "Modes (default: ${DEFAULT-VALUE}); socket and nio apply to javatcp, the others to shm and "
-                    + "tcp (azsdp-copy: asynchronous with staging copies).")
+                    + "tcp (azsdp-copy: asynchronous with staging copies). The suffix -heap (auto-heap, nio-heap) "
+                    + "gives a mode heap arrays at both ends, as most Spark and Hadoop code passes.")
     List<String> modes;
 
     @Option(names = "--sizes", split = ",",

@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * The ratios the project tracks (issues 2 to 4): asynchronous against synchronous zero copy (streaming at 16-256 KiB,
  * with overlapped computation, over 8 connections), shm AZ-SDP against plain Java TCP at 1 MiB, and the tcp fabric
- * against plain Java TCP at 64 KiB and above. Only ratios whose two figures were both measured are listed.
+ * against plain Java TCP at 64 KiB and above; the same against Java's socket for the heap-array variants of the modes.
+ * Only ratios whose two figures were both measured are listed.
  */
 final class Ratios {
     private static final List<Integer> ASYNC_SIZES = List.of(16 << 10, 64 << 10, 256 << 10);
@@ -48,7 +49,10 @@ final class Ratios {
         for (String baseline : Transport.JAVA_MODES) {
             r.add("bw", "shm/azsdp", Transport.JAVATCP + "/" + baseline, 1 << 20, 1);
         }
-        for (String mode : Transport.SDP_MODES) {
+        r.add("bw", "shm/azsdp" + Transport.HEAP_SUFFIX, "javatcp/socket", 1 << 20, 1); // heap arrays at both ends
+        List<String> modes = new ArrayList<>(Transport.SDP_MODES);
+        Transport.SDP_MODES.forEach(m -> modes.add(m + Transport.HEAP_SUFFIX));
+        for (String mode : modes) {
             double min = Double.NaN;
             for (Figure f : figures) {
                 if (f.test().equals("bw") && f.series().equals("tcp/" + mode) && f.size() >= 64 << 10) {

@@ -14,9 +14,12 @@ import java.util.List;
  * A fabric and mode to measure. AZ-SDP fabrics {@code shm} and {@code tcp} with modes {@code bcopy}, {@code zcopy},
  * {@code azsdp} (asynchronous zero copy, page protection), {@code azsdp-copy} (asynchronous, staging copies) and
  * {@code auto}; the baselines are fabric {@code javatcp}: mode {@code socket} ({@code java.net.Socket} streams, heap
- * arrays) and mode {@code nio} ({@code SocketChannel}, direct buffers), both over TCP with TCP_NODELAY.
+ * arrays) and mode {@code nio} ({@code SocketChannel}, direct buffers), both over TCP with TCP_NODELAY. A mode with
+ * the suffix {@value #HEAP_SUFFIX} ({@code auto-heap}, {@code nio-heap}) is that mode with heap arrays at both ends
+ * (see {@link Link#useHeap}).
  */
 public record Transport(String fabric, String mode) {
+    public static final String HEAP_SUFFIX = "-heap";
     public static final String JAVATCP = "javatcp";
     public static final List<String> FABRICS = List.of("shm", "tcp", JAVATCP);
     public static final List<String> SDP_MODES = List.of("bcopy", "zcopy", "azsdp", "auto");
@@ -27,8 +30,12 @@ public record Transport(String fabric, String mode) {
         List<Transport> out = new ArrayList<>();
         for (String f : fabrics) {
             for (String m : modes) {
-                if (f.equals(JAVATCP) ? JAVA_MODES.contains(m) : SDP_MODES.contains(m) || m.equals("azsdp-copy")) {
-                    out.add(new Transport(f, m));
+                Transport t = new Transport(f, m);
+                String b = t.baseMode();
+                boolean heapOnly = b.equals("socket"); // its arrays are heap arrays already
+                if (f.equals(JAVATCP) ? JAVA_MODES.contains(b) && !(heapOnly && t.heap())
+                        : SDP_MODES.contains(b) || b.equals("azsdp-copy")) {
+                    out.add(t);
                 }
             }
         }
@@ -39,19 +46,34 @@ public record Transport(String fabric, String mode) {
         return fabric + "/" + mode;
     }
 
+    /** Heap arrays at both ends. */
+    public boolean heap() {
+        return mode.endsWith(HEAP_SUFFIX);
+    }
+
+    /** The mode without {@value #HEAP_SUFFIX}. */
+    public String baseMode() {
+        return heap() ? mode.substring(0, mode.length() - HEAP_SUFFIX.length()) : mode;
+    }
+
     /** Connects to the server's listener for this transport. */
     public Link open(Endpoints server) throws IOException {
+        return connect(server).useHeap(heap());
+    }
+
+    private Link connect(Endpoints server) throws IOException {
+        String m = baseMode();
         if (fabric.equals(JAVATCP)) {
-            if (mode.equals("nio")) {
+            if (m.equals("nio")) {
                 return Link.of(SocketChannel.open(new InetSocketAddress(server.host(), server.nio())));
             }
             Socket s = new Socket();
             s.connect(new InetSocketAddress(server.host(), server.javatcp()), 10_000);
             return Link.of(s);
         }
-        boolean copy = mode.equals("azsdp-copy");
+        boolean copy = m.equals("azsdp-copy");
         AzSdpSocket s = new AzSdpSocket(AzSdpConfig.global().with(AzSdpConfig.FABRIC, fabric)
-                .with(AzSdpConfig.MODE, copy ? "azsdp" : mode)
+                .with(AzSdpConfig.MODE, copy ? "azsdp" : m)
                 .with(AzSdpConfig.PROTECTION, copy ? "copy" : "mprotect"));
         s.connect(new InetSocketAddress(server.host(), server.azsdp()), 10_000);
         return Link.of(s);

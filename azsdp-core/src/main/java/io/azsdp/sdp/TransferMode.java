@@ -8,7 +8,10 @@ public enum TransferMode {
     BCOPY,
     /** Synchronous zero copy: advertise the buffer (SrcAvail), return when the peer has read it (RdmaRdCompl). */
     ZCOPY,
-    /** BCopy below the zero-copy threshold, ZCopy at or above it. */
+    /**
+     * BCopy below the zero-copy threshold, ZCopy at or above it for direct buffers; heap arrays always by BCopy (they
+     * are copied anyway, so a synchronous advert of the copy would only add round trips).
+     */
     AUTO,
     /**
      * Asynchronous zero copy (the paper's AZ-SDP) at or above the threshold, BCopy below: the buffer's pages are

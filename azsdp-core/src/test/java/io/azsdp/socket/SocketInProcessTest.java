@@ -1,5 +1,6 @@
 package io.azsdp.socket;
 
+
 import static io.azsdp.socket.SocketPair.acceptAsync;
 import static io.azsdp.socket.SocketPair.assumeFabric;
 import static io.azsdp.socket.SocketPair.config;
@@ -13,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.config.AzSdpConfig;
+import io.azsdp.sdp.SdpStats;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,6 +25,7 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -310,6 +313,41 @@ class SocketInProcessTest {
     }
 
     /**
+     * In auto mode a heap array goes by BCopy at any size (it must be copied anyway; a synchronous advert of the copy
+     * only adds round trips), a direct buffer from the threshold by zero copy. Every byte is compared.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void autoModeSendsHeapArraysByBcopyAndDirectBuffersZeroCopy(String fabric) throws Exception {
+        try (SocketPair pair = SocketPair.open(fabric, "auto")) {
+            pair.client.setZcopyThreshold(64 << 10); // tcp's default sends everything by BCopy
+            int len = 256 << 10;
+            byte[] heap = new byte[len];
+            new Random(5).nextBytes(heap);
+            ByteBuffer direct = ByteBuffer.allocateDirect(len);
+            SocketPair.fill(direct, 6);
+            CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
+                byte[] got = new byte[2 * len];
+                try {
+                    new DataInputStream(pair.peer.getInputStream()).readFully(got);
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+                return got;
+            });
+            SdpStats stats = pair.client.connection().stats();
+            pair.client.getOutputStream().write(heap);
+            assertEquals(len, stats.bcopyBytesSent(), "heap array by BCopy");
+            assertEquals(0, stats.zcopyBytesSent(), "heap array by BCopy");
+            pair.client.byteChannel().write(direct.duplicate());
+            assertEquals(len, stats.zcopyBytesSent(), "direct buffer zero copy");
+            byte[] got = received.get(30, TimeUnit.SECONDS);
+            assertArrayEquals(heap, Arrays.copyOf(got, len));
+            assertEquals(direct, ByteBuffer.wrap(got, len, len));
+        }
+    }
+
+    /**
      * With no reader, credits run out after a few messages; further small writes gather in one send buffer and
      * return, then go out as one message, in order, ahead of a zero-copy advert and of the DisConn.
      */
@@ -336,7 +374,10 @@ class SocketInProcessTest {
             pair.client.setZcopyThreshold(1 << 20);
             CompletableFuture<Void> rest = CompletableFuture.runAsync(() -> {
                 try {
-                    out.write(data, small * 10, data.length - small * 10); // zero copy, after the gathered bytes
+                    // zero copy (auto mode sends heap arrays by BCopy), after the gathered bytes
+                    ByteBuffer large = ByteBuffer.allocateDirect(data.length - small * 10);
+                    large.put(data, small * 10, large.capacity()).flip();
+                    pair.client.byteChannel().write(large);
                     pair.client.shutdownOutput(); // DisConn after both
                 } catch (IOException e) {
                     throw new RuntimeException(e);

@@ -86,7 +86,7 @@ final class Traffic {
      */
     static Result send(Socket s, long seed, long total, int maxMessage, AtomicLong progress) throws IOException {
         Segments seg = new Segments(seed, maxMessage);
-        Random path = new Random(seed * 0x9E3779B97F4A7C15L + 1);
+        Random path = paths(seed);
         OutputStream out = s.getOutputStream();
         AzSdpChannel ch = s instanceof AzSdpSocket a ? a.byteChannel() : null;
         CRC32C crc = new CRC32C();
@@ -96,7 +96,7 @@ final class Traffic {
             seg.next();
             int n = (int) Math.min(seg.len, total - done);
             int off = seg.off;
-            switch (ch == null ? 0 : path.nextInt(7)) {
+            switch (ch == null ? 0 : path.nextInt(WRITE_PATHS)) {
                 case 0, 1 -> out.write(POOL, off, n); // OutputStream.write(byte[], off, len)
                 case 2 -> {
                     if (n == 1) {
@@ -107,7 +107,7 @@ final class Traffic {
                         out.write(POOL, off, n);
                     }
                 }
-                case 3, 4, 5 -> {
+                case DIRECT_FIRST, DIRECT_FIRST + 1, DIRECT_FIRST + 2 -> {
                     ByteBuffer b = POOL_DIRECT.duplicate().limit(off + n).position(off);
                     writeFully(ch, b); // byteChannel().write(direct)
                 }
@@ -120,6 +120,15 @@ final class Traffic {
             }
         }
         return new Result(done, crc.getValue(), System.nanoTime() - t0);
+    }
+
+    /** The write paths of {@link #send}; those from DIRECT_FIRST to DIRECT_FIRST + 2 write direct buffers. */
+    private static final int WRITE_PATHS = 7;
+    private static final int DIRECT_FIRST = 3;
+
+    /** The choice of write path of each segment of stream {@code seed}, on an AZ-SDP socket. */
+    private static Random paths(long seed) {
+        return new Random(seed * 0x9E3779B97F4A7C15L + 1);
     }
 
     private static void writeFully(AzSdpChannel ch, ByteBuffer b) throws IOException {
@@ -279,12 +288,15 @@ final class Traffic {
             return total;
         }
         Segments seg = new Segments(seed, maxMessage);
+        Random path = paths(seed);
         long done = 0;
         long z = 0;
         while (done < total) {
             seg.next();
             int n = (int) Math.min(seg.len, total - done);
-            if (n >= threshold) {
+            int p = path.nextInt(WRITE_PATHS);
+            boolean direct = p >= DIRECT_FIRST && p < DIRECT_FIRST + 3;
+            if (n >= threshold && (direct || !mode.equals("auto"))) { // auto mode sends heap arrays by BCopy
                 z += n;
             }
             done += n;

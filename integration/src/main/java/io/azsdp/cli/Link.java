@@ -84,7 +84,7 @@ public abstract class Link implements AutoCloseable {
     }
 
     /** Reads into the array behind {@code dst} from a stream, advancing its position. */
-    static int read(InputStream in, ByteBuffer dst) throws IOException {
+    static int readArray(InputStream in, ByteBuffer dst) throws IOException {
         int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
         if (n > 0) {
             dst.position(dst.position() + n);
@@ -93,7 +93,7 @@ public abstract class Link implements AutoCloseable {
     }
 
     /** Writes the array behind {@code src} to a stream, advancing its position. */
-    static void write(OutputStream out, ByteBuffer src) throws IOException {
+    static void writeArray(OutputStream out, ByteBuffer src) throws IOException {
         out.write(src.array(), src.arrayOffset() + src.position(), src.remaining());
         src.position(src.limit());
     }
@@ -117,13 +117,13 @@ public abstract class Link implements AutoCloseable {
 
         @Override
         public int read(ByteBuffer dst) throws IOException {
-            return dst.hasArray() ? read(in, dst) : ch.read(dst);
+            return dst.hasArray() ? readArray(in, dst) : ch.read(dst);
         }
 
         @Override
         public void write(ByteBuffer src) throws IOException {
             if (src.hasArray()) {
-                write(out, src);
+                writeArray(out, src);
             } else {
                 ch.write(src);
             }
@@ -148,12 +148,12 @@ public abstract class Link implements AutoCloseable {
 
         @Override
         public int read(ByteBuffer dst) throws IOException {
-            return read(in, dst);
+            return readArray(in, dst);
         }
 
         @Override
         public void write(ByteBuffer src) throws IOException {
-            write(out, src);
+            writeArray(out, src);
         }
     }
 

@@ -37,11 +37,10 @@ class TcpPollerTest {
             CRC32C sent = new CRC32C();
             OutputStream out = pair.client.getOutputStream();
             TcpEndpoint ep = (TcpEndpoint) pair.client.connection().endpoint();
-            long[] atWarmUp = new long[2];
+            long[] atWarmUp = null;
             for (int m = 0; m < messages; m++) {
                 if (m == warmUp) {
-                    atWarmUp[0] = ep.framesReadByReaderThread();
-                    atWarmUp[1] = ep.framesReadByPollers();
+                    atWarmUp = framesRead(ep);
                 }
                 msg[m % SIZE] ^= (byte) (m + 1); // every message differs
                 sent.update(msg);
@@ -84,11 +83,10 @@ class TcpPollerTest {
             SocketPair.fill(msgs[0], 0);
             SocketPair.fill(msgs[1], 1);
             TcpEndpoint ep = (TcpEndpoint) pair.client.connection().endpoint();
-            long[] atWarmUp = new long[2];
+            long[] atWarmUp = null;
             for (int m = 0; m < messages; m++) {
                 if (m == warmUp) {
-                    atWarmUp[0] = ep.framesReadByReaderThread();
-                    atWarmUp[1] = ep.framesReadByPollers();
+                    atWarmUp = framesRead(ep);
                 }
                 out.write(msgs[m % 2].rewind()); // back to back: a synchronous write may reuse its buffer at once
             }
@@ -97,10 +95,16 @@ class TcpPollerTest {
         }
     }
 
+    /** Frames the endpoint has read so far: by its reader thread, by pollers. */
+    private static long[] framesRead(TcpEndpoint ep) {
+        return new long[] {ep.framesReadByReaderThread(), ep.framesReadByPollers()};
+    }
+
     /** Of the frames the endpoint read since {@code before}, at least {@code min}, the reader thread read under 1/4. */
     private static void assertMostlyPolled(TcpEndpoint ep, long[] before, long min) {
-        long byThread = ep.framesReadByReaderThread() - before[0];
-        long total = byThread + ep.framesReadByPollers() - before[1];
+        long[] now = framesRead(ep);
+        long byThread = now[0] - before[0];
+        long total = byThread + now[1] - before[1];
         assertTrue(total >= min, "only " + total + " frames came back");
         assertTrue(byThread * 4 < total, "the reader thread read " + byThread + " of " + total + " frames");
     }

@@ -527,7 +527,8 @@ public final class SdpConnection implements CompletionHandler {
     /**
      * Buffered copy: chunks of the peer's receive size, each sent at once when a credit above the reserve is free.
      * Without one, the bytes gather in one pending send buffer until a credit comes back (as OFED SDP does): a stream
-     * of small writes then costs one message per credit, not one credit round trip per few writes.
+     * of small writes then costs one message per credit, not one credit round trip per few writes. Writes smaller than
+     * a buffer already gather once half of the peer's buffers hold our messages (see {@link #gathering}).
      */
     private void writeBcopy(ByteBuffer src, byte[] arr, int off, int len) throws IOException {
         int maxPayload = peerRxBufSize - Bsdh.SIZE;
@@ -547,7 +548,7 @@ public final class SdpConnection implements CompletionHandler {
                         awaitWritable(done); // full: a returning credit sends it (flushControl)
                         continue;
                     }
-                } else if (canSendData()) {
+                } else if (canSendData() && (len - done >= maxPayload || !gathering())) {
                     slot = txFree[--txFreeCount];
                     at = 0;
                     n = Math.min(len - done, maxPayload);
@@ -570,7 +571,9 @@ public final class SdpConnection implements CompletionHandler {
                 stats.bcopyBytesSent += n;
                 if (slot == pendingSlot) {
                     pendingLen += n;
-                    flushPending(false);
+                    if (pendingLen == maxPayload || !gathering()) {
+                        flushPending(false);
+                    }
                 } else {
                     postMessage(slot, Bsdh.MID_DATA, 0, Bsdh.SIZE + n);
                 }
@@ -578,6 +581,18 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             unlock();
         }
+    }
+
+    /**
+     * Whether a write smaller than a buffer gathers into the pending send buffer instead of taking a buffer (and a
+     * credit) of its own: while half of the peer's buffers or more hold messages of ours, the stream is ahead of its
+     * reader, and one full buffer carries up to a buffer's worth of small writes for one message, one credit and one
+     * receive. The pending buffer goes out when full, or when the peer's next credits come (flushControl), which they
+     * do once the reader has consumed the messages ahead of it (it must read those first anyway). With fewer messages
+     * in flight (request and response) every write goes out at once.
+     */
+    private boolean gathering() {
+        return txCredits() <= peerHelloBufs / 2;
     }
 
     /**

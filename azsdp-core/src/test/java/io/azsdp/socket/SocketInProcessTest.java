@@ -348,6 +348,31 @@ class SocketInProcessTest {
     }
 
     /**
+     * Small writes go out one message each while more than half of the peer's buffers are free, then gather into one
+     * send buffer; that buffer goes out when the reader's credits come back. Every byte is compared.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void smallWritesGatherOnceHalfThePeersBuffersHoldOurMessages(String fabric) throws Exception {
+        try (SocketPair pair = SocketPair.open(fabric, "bcopy")) {
+            int peerBuffers = SocketPair.config(fabric, "bcopy").intValue(AzSdpConfig.BCOPY_BUFFERS);
+            byte[] data = new byte[40 * 1000];
+            new Random(9).nextBytes(data);
+            OutputStream out = pair.client.getOutputStream();
+            SdpStats stats = pair.client.connection().stats();
+            long before = stats.messagesSent();
+            for (int i = 0; i < 40; i++) {
+                out.write(data, i * 1000, 1000); // nothing is read yet
+            }
+            long sent = stats.messagesSent() - before;
+            assertTrue(sent <= peerBuffers / 2, sent + " messages for 40 small writes to " + peerBuffers + " buffers");
+            byte[] got = new byte[data.length];
+            new DataInputStream(pair.peer.getInputStream()).readFully(got); // the gathered bytes follow the credits
+            assertArrayEquals(data, got);
+        }
+    }
+
+    /**
      * With no reader, credits run out after a few messages; further small writes gather in one send buffer and
      * return, then go out as one message, in order, ahead of a zero-copy advert and of the DisConn.
      */
@@ -553,8 +578,15 @@ class SocketInProcessTest {
         try (SocketPair pair = SocketPair.open(fabric, "auto")) {
             OutputStream out = pair.client.getOutputStream();
             byte[] small = new byte[10];
-            for (int i = 0; i < 6000; i++) {
-                out.write(small); // no reader: the credits run out and the rest gathers in one send buffer
+            AzSdpConfig cfg = SocketPair.config(fabric, "auto");
+            int messages = cfg.intValue(AzSdpConfig.BCOPY_BUFFERS) - cfg.intValue(AzSdpConfig.CREDITS_RESERVE);
+            SdpStats stats = pair.client.connection().stats();
+            long before = stats.messagesSent();
+            while (stats.messagesSent() - before < messages) {
+                out.write(small); // no reader: the credits run out
+            }
+            for (int i = 0; i < 100; i++) {
+                out.write(small); // and these gather in one send buffer
             }
             pair.client.setZcopyThreshold(64 << 10);
             ByteBuffer big = ByteBuffer.allocateDirect(1 << 20);

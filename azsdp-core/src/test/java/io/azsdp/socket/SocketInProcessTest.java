@@ -29,6 +29,7 @@ import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
@@ -369,6 +370,49 @@ class SocketInProcessTest {
             byte[] got = new byte[data.length];
             new DataInputStream(pair.peer.getInputStream()).readFully(got); // the gathered bytes follow the credits
             assertArrayEquals(data, got);
+        }
+    }
+
+    /**
+     * Pipelined requests: the client writes 40 small requests before the server reads any, so the later ones gather;
+     * the server answers each as it reads it, and the credits its answers carry send the gathered requests (else it
+     * would wait for them forever). Every byte is compared.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void gatheredRequestsGoOutWithTheCreditsOfTheAnswers(String fabric) throws Exception {
+        try (SocketPair pair = SocketPair.open(fabric, "bcopy")) {
+            int requests = 40;
+            int size = 1000;
+            CountDownLatch written = new CountDownLatch(1);
+            CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+                byte[] req = new byte[size];
+                try {
+                    written.await();
+                    DataInputStream in = new DataInputStream(pair.peer.getInputStream());
+                    for (int i = 0; i < requests; i++) {
+                        in.readFully(req);
+                        pair.peer.getOutputStream().write(req); // the echo is the answer
+                    }
+                } catch (IOException | InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            byte[] data = new byte[requests * size];
+            new Random(13).nextBytes(data);
+            OutputStream out = pair.client.getOutputStream();
+            SdpStats stats = pair.client.connection().stats();
+            long before = stats.messagesSent();
+            for (int i = 0; i < requests; i++) {
+                out.write(data, i * size, size);
+            }
+            assertTrue(stats.messagesSent() - before < requests, "the later requests gathered");
+            written.countDown(); // the server reads only now: its answers must bring the gathered requests out
+            byte[] got = new byte[data.length];
+            new DataInputStream(pair.client.getInputStream()).readFully(got);
+            assertArrayEquals(data, got);
+            server.get(30, TimeUnit.SECONDS);
         }
     }
 

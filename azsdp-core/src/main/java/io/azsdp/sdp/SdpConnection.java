@@ -528,7 +528,7 @@ public final class SdpConnection implements CompletionHandler {
      * Buffered copy: chunks of the peer's receive size, each sent at once when a credit above the reserve is free.
      * Without one, the bytes gather in one pending send buffer until a credit comes back (as OFED SDP does): a stream
      * of small writes then costs one message per credit, not one credit round trip per few writes. Writes smaller than
-     * a buffer already gather once half of the peer's buffers hold our messages (see {@link #gathering}).
+     * a buffer already gather once half of the peer's buffers hold our messages (see {@link #aheadOfReader}).
      */
     private void writeBcopy(ByteBuffer src, byte[] arr, int off, int len) throws IOException {
         int maxPayload = peerRxBufSize - Bsdh.SIZE;
@@ -548,7 +548,7 @@ public final class SdpConnection implements CompletionHandler {
                         awaitWritable(done); // full: a returning credit sends it (flushControl)
                         continue;
                     }
-                } else if (canSendData() && (len - done >= maxPayload || !gathering())) {
+                } else if (canSendData() && (len - done >= maxPayload || !aheadOfReader())) {
                     slot = txFree[--txFreeCount];
                     at = 0;
                     n = Math.min(len - done, maxPayload);
@@ -571,7 +571,7 @@ public final class SdpConnection implements CompletionHandler {
                 stats.bcopyBytesSent += n;
                 if (slot == pendingSlot) {
                     pendingLen += n;
-                    if (pendingLen == maxPayload || !gathering()) {
+                    if (pendingLen == maxPayload || !aheadOfReader()) {
                         flushPending(false);
                     }
                 } else {
@@ -584,14 +584,15 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /**
-     * Whether a write smaller than a buffer gathers into the pending send buffer instead of taking a buffer (and a
-     * credit) of its own: while half of the peer's buffers or more hold messages of ours, the stream is ahead of its
-     * reader, and one full buffer carries up to a buffer's worth of small writes for one message, one credit and one
-     * receive. The pending buffer goes out when full, or when the peer's next credits come (flushControl), which they
-     * do once the reader has consumed the messages ahead of it (it must read those first anyway). With fewer messages
-     * in flight (request and response) every write goes out at once.
+     * Half of the peer's buffers or more hold messages of ours: the stream is ahead of its reader. Then a write smaller
+     * than a buffer gathers into the pending send buffer instead of taking a buffer (and a credit) of its own: one
+     * full buffer carries up to a buffer's worth of small writes for one message, one credit and one receive. The
+     * pending buffer goes out when full, or when the peer's next credits come (flushControl), which they do once the
+     * reader has consumed the messages ahead of it (it must read those first anyway). With fewer messages in flight
+     * (request and response) every write goes out at once. Until then, too, messages the peer need not see at once
+     * may be sent deferrable (postMessage).
      */
-    private boolean gathering() {
+    private boolean aheadOfReader() {
         return txCredits() <= peerHelloBufs / 2;
     }
 
@@ -1584,7 +1585,7 @@ public final class SdpConnection implements CompletionHandler {
         // goes into the reader's buffer anyway); then it says so (waitingForPeer) or polls. None need wake the peer's
         // progress thread while half of our credits are left (the unread ones hold the peer's receive buffers, so
         // they must not pile up further), nor a credit update while the peer still has credits to spare.
-        boolean deferrable = txCredits() > peerHelloBufs / 2 && (mid == Bsdh.MID_RDMA_RD_COMPL
+        boolean deferrable = !aheadOfReader() && (mid == Bsdh.MID_RDMA_RD_COMPL
                 || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1)
                 || (mid == Bsdh.MID_SRC_AVAIL && flags == Bsdh.FLAG_ASYNC));
         txMseq++;

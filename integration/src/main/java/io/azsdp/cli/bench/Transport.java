@@ -32,8 +32,8 @@ public record Transport(String fabric, String mode) {
             for (String m : modes) {
                 Transport t = new Transport(f, m);
                 String b = t.baseMode();
-                boolean heapOnly = b.equals("socket"); // its arrays are heap arrays already
-                if (f.equals(JAVATCP) ? JAVA_MODES.contains(b) && !(heapOnly && t.heap())
+                // socket-heap is no transport: Java's socket streams use heap arrays already
+                if (f.equals(JAVATCP) ? JAVA_MODES.contains(b) && !m.equals("socket" + HEAP_SUFFIX)
                         : SDP_MODES.contains(b) || b.equals("azsdp-copy")) {
                     out.add(t);
                 }

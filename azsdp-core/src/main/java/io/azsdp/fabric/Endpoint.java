@@ -101,7 +101,8 @@ public interface Endpoint extends Closeable {
      * delivered to the handler on the calling thread, which must hold none of the handler's locks. Returns true when it
      * delivered anything; false when the provider has no such fast path, or (spinning providers) at once when another
      * thread is delivering. A blocking provider ({@link #pollBlocks}) also returns once {@code done} is true: the
-     * caller's event may come from another thread.
+     * caller's event may come from another thread; it looks without blocking for up to
+     * {@link FabricOptions#busyPollMicros} before it waits in the kernel.
      */
     default boolean poll(long maxNanos, BooleanSupplier done) {
         return false;

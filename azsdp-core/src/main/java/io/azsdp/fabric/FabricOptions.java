@@ -9,13 +9,21 @@ package io.azsdp.fabric;
  * @param maxRegions        most memory regions registered at once
  * @param connectTimeoutMs  bound on the provider handshake
  * @param livenessTimeoutMs how long a silent or dead peer may go unnoticed before the endpoint fails
+ * @param busyPollMicros    how long a thread in a blocking {@link Endpoint#poll} checks for incoming work without
+ *                          blocking before it waits in the kernel, as SO_BUSY_POLL does for a socket; 0 blocks at once
  */
 public record FabricOptions(int maxMessageSize, int maxPostedRecvs, int maxRegions, int connectTimeoutMs,
-                            int livenessTimeoutMs) {
+                            int livenessTimeoutMs, int busyPollMicros) {
     public FabricOptions {
         if (maxMessageSize <= 0 || maxPostedRecvs <= 0 || maxRegions <= 0 || connectTimeoutMs < 0
-                || livenessTimeoutMs <= 0) {
+                || livenessTimeoutMs <= 0 || busyPollMicros < 0) {
             throw new IllegalArgumentException("invalid fabric options: " + this);
         }
+    }
+
+    /** Without busy polling. */
+    public FabricOptions(int maxMessageSize, int maxPostedRecvs, int maxRegions, int connectTimeoutMs,
+                         int livenessTimeoutMs) {
+        this(maxMessageSize, maxPostedRecvs, maxRegions, connectTimeoutMs, livenessTimeoutMs, 0);
     }
 }

@@ -27,7 +27,7 @@ final class Connector {
         int adverts = cfg.intValue(AzSdpConfig.ZCOPY_MAX_ADVERTS);
         return new FabricOptions(cfg.intValue(AzSdpConfig.BCOPY_BUFFER_SIZE), cfg.intValue(AzSdpConfig.BCOPY_BUFFERS),
                 16 + 2 * adverts, cfg.intValue(AzSdpConfig.CONNECT_TIMEOUT_MS),
-                cfg.intValue(AzSdpConfig.LIVENESS_TIMEOUT_MS));
+                cfg.intValue(AzSdpConfig.LIVENESS_TIMEOUT_MS), cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
     }
 
     static SdpConnection connect(InetSocketAddress remote, InetSocketAddress localBind, AzSdpConfig cfg,

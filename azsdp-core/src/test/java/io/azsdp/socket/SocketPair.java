@@ -26,8 +26,11 @@ public final class SocketPair implements AutoCloseable {
     }
 
     public static SocketPair open(String fabric, String mode) throws Exception {
-        assumeFabric(fabric);
-        AzSdpConfig cfg = config(fabric, mode);
+        return open(config(fabric, mode));
+    }
+
+    public static SocketPair open(AzSdpConfig cfg) throws Exception {
+        assumeFabric(cfg.get(AzSdpConfig.FABRIC));
         AzSdpServerSocket server = new AzSdpServerSocket(cfg);
         server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
         CompletableFuture<Socket> accepted = acceptAsync(server);

@@ -46,6 +46,9 @@ final class FrameReader implements Runnable {
     private static final long MAX_NAP_NANOS = 2_000_000L;
     private static final long SERVING_MAX_NAP_NANOS = 200_000L;
     private static final long SERVING_HOLD_NANOS = 100_000_000L;
+    /** A busy-polling thread yields the CPU once per this much: on 2 cores its data may need a thread queued behind it. */
+    private static final long YIELD_EVERY_NANOS = 10_000L;
+    private static final BooleanSupplier NEVER = () -> false;
 
     private static final int NONE = 0;
     private static final int FRAME = 1;
@@ -54,6 +57,7 @@ final class FrameReader implements Runnable {
 
     private final TcpEndpoint ep;
     private final SocketChannel channel;
+    private final long busyPollNanos;
     /** Whoever holds it reads from the socket and owns the fields below. */
     private final ReentrantLock token = new ReentrantLock();
     private final ByteBuffer header = ByteBuffer.allocateDirect(Wire.HEADER_LEN);
@@ -90,12 +94,16 @@ final class FrameReader implements Runnable {
     /** Frames read by the reader thread and by pollers (each written by the token holder only): for tests. */
     volatile long framesByThread;
     volatile long framesByPollers;
+    /** For tests: a poller's waits for data that ended in its busy poll, and those that slept in the kernel. */
+    volatile long busyPollHits;
+    volatile long kernelWaits;
     /** Counts the peer's READs and WRITEs served (by whoever holds the token); the reader thread watches it. */
     private volatile int peerOps;
 
     FrameReader(TcpEndpoint ep) {
         this.ep = ep;
         this.channel = ep.channel;
+        this.busyPollNanos = ep.options.busyPollMicros() * 1000L;
     }
 
     /** Wakes the reader thread wherever it waits (a posted receive, readable data, a failure), and any poller. */
@@ -206,7 +214,9 @@ final class FrameReader implements Runnable {
         if (thread == null) {
             return false;
         }
-        long deadline = System.nanoTime() + maxNanos;
+        long start = System.nanoTime();
+        long deadline = start + maxNanos;
+        long busyUntil = start + Math.min(maxNanos, busyPollNanos);
         polls++; // racy increments are fine: the reader thread only looks for a change
         if (!token.tryLock()) {
             if (polling) {
@@ -236,7 +246,7 @@ final class FrameReader implements Runnable {
                 }
                 handBack = r == HAND_BACK;
                 long left = deadline - System.nanoTime();
-                if (handBack || left <= 0 || !awaitData(left)) {
+                if (handBack || left <= 0 || !awaitData(left, busyUntil, done)) {
                     break;
                 }
             }
@@ -262,8 +272,12 @@ final class FrameReader implements Runnable {
         return delivered > 0;
     }
 
-    /** Poller (holding the token): waits for readable data; false when woken for another reason. */
-    private boolean awaitData(long nanos) throws IOException {
+    /**
+     * Poller (holding the token): waits for readable data; false when woken for another reason. Until
+     * {@code busyUntil} it only looks (SO_BUSY_POLL's idea): a reply due within microseconds then costs neither thread
+     * a sleep and a wake-up, which on a virtual machine whose idle vCPU halts takes tens of microseconds.
+     */
+    private boolean awaitData(long nanos, long busyUntil, BooleanSupplier done) throws IOException {
         Selector s = pollSelector;
         if (s == null) {
             s = Selector.open();
@@ -276,12 +290,36 @@ final class FrameReader implements Runnable {
             if (pollerWoken || Thread.currentThread().isInterrupted()) {
                 return false;
             }
-            s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+            if (busyPoll(s, busyUntil, done)) {
+                busyPollHits++;
+            } else {
+                kernelWaits++;
+                s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+            }
         } finally {
             pollerBlocked = false;
         }
         s.selectedKeys().clear();
         return !pollerWoken && !Thread.currentThread().isInterrupted();
+    }
+
+    /** True when data came, the caller's event came from elsewhere, or the poller was woken before {@code until}. */
+    private boolean busyPoll(Selector s, long until, BooleanSupplier done) throws IOException {
+        long now = System.nanoTime();
+        long nextYield = now + YIELD_EVERY_NANOS;
+        while (now < until) {
+            if (s.selectNow() > 0 || pollerWoken || done.getAsBoolean()) {
+                return true;
+            }
+            if (now < nextYield) {
+                Thread.onSpinWait();
+            } else {
+                nextYield = now + YIELD_EVERY_NANOS;
+                Thread.yield();
+            }
+            now = System.nanoTime();
+        }
+        return false;
     }
 
     /** Ends a poller's wait early: the state its caller waits on may have changed without any frame arriving. */
@@ -508,7 +546,8 @@ final class FrameReader implements Runnable {
                 throw new IOException("endpoint failed while reading");
             }
             if (polling) {
-                awaitData(TimeUnit.MILLISECONDS.toNanos(SELECT_MS));
+                // the rest of the frame is on its way: worth the busy poll as well
+                awaitData(TimeUnit.MILLISECONDS.toNanos(SELECT_MS), System.nanoTime() + busyPollNanos, NEVER);
                 if (Thread.currentThread().isInterrupted()) {
                     Thread.onSpinWait(); // the selector returns at once for an interrupted thread
                 }

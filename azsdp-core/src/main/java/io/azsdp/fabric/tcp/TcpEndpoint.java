@@ -123,6 +123,11 @@ final class TcpEndpoint implements Endpoint {
         return reader.framesByPollers;
     }
 
+    /** For tests: waits of polling threads that ended in the busy poll, and those that slept in the kernel. */
+    long[] pollerWaits() {
+        return new long[] {reader.busyPollHits, reader.kernelWaits};
+    }
+
     // ---------------------------------------------------------------- Endpoint API
 
     @Override

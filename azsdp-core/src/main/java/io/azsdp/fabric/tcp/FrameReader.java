@@ -49,6 +49,8 @@ final class FrameReader implements Runnable {
     /** A busy-polling thread yields the CPU once per this much: on 2 cores its data may need a thread queued behind it. */
     private static final long YIELD_EVERY_NANOS = 10_000L;
     private static final BooleanSupplier NEVER = () -> false;
+    /** The busy-poll window grows up to this many times the configured busy poll. */
+    private static final int MAX_BUSY_WINDOW_FACTOR = 8;
 
     private static final int NONE = 0;
     private static final int FRAME = 1;
@@ -57,7 +59,10 @@ final class FrameReader implements Runnable {
 
     private final TcpEndpoint ep;
     private final SocketChannel channel;
+    /** The configured busy poll: the least the window shrinks to. */
     private final long busyPollNanos;
+    /** Token holder's: how long a poller currently busy-polls (see {@link #adaptBusyWindow}). */
+    private long busyWindowNanos;
     /** Whoever holds it reads from the socket and owns the fields below. */
     private final ReentrantLock token = new ReentrantLock();
     private final ByteBuffer header = ByteBuffer.allocateDirect(Wire.HEADER_LEN);
@@ -104,6 +109,7 @@ final class FrameReader implements Runnable {
         this.ep = ep;
         this.channel = ep.channel;
         this.busyPollNanos = ep.options.busyPollMicros() * 1000L;
+        this.busyWindowNanos = busyPollNanos;
     }
 
     /** Wakes the reader thread wherever it waits (a posted receive, readable data, a failure), and any poller. */
@@ -214,9 +220,7 @@ final class FrameReader implements Runnable {
         if (thread == null) {
             return false;
         }
-        long start = System.nanoTime();
-        long deadline = start + maxNanos;
-        long busyUntil = start + Math.min(maxNanos, busyPollNanos);
+        long deadline = System.nanoTime() + maxNanos;
         polls++; // racy increments are fine: the reader thread only looks for a change
         if (!token.tryLock()) {
             if (polling) {
@@ -246,7 +250,7 @@ final class FrameReader implements Runnable {
                 }
                 handBack = r == HAND_BACK;
                 long left = deadline - System.nanoTime();
-                if (handBack || left <= 0 || !awaitData(left, busyUntil, done)) {
+                if (handBack || left <= 0 || !awaitData(left, done)) {
                     break;
                 }
             }
@@ -273,11 +277,11 @@ final class FrameReader implements Runnable {
     }
 
     /**
-     * Poller (holding the token): waits for readable data; false when woken for another reason. Until
-     * {@code busyUntil} it only looks (SO_BUSY_POLL's idea): a reply due within microseconds then costs neither thread
-     * a sleep and a wake-up, which on a virtual machine whose idle vCPU halts takes tens of microseconds.
+     * Poller (holding the token): waits for readable data; false when woken for another reason. For the busy-poll
+     * window it only looks (SO_BUSY_POLL's idea): a reply due within microseconds then costs neither thread a sleep and
+     * a wake-up, which on a virtual machine whose idle vCPU halts takes tens of microseconds.
      */
-    private boolean awaitData(long nanos, long busyUntil, BooleanSupplier done) throws IOException {
+    private boolean awaitData(long nanos, BooleanSupplier done) throws IOException {
         Selector s = pollSelector;
         if (s == null) {
             s = Selector.open();
@@ -290,17 +294,34 @@ final class FrameReader implements Runnable {
             if (pollerWoken || Thread.currentThread().isInterrupted()) {
                 return false;
             }
-            if (busyPoll(s, busyUntil, done)) {
+            long start = System.nanoTime();
+            if (busyPoll(s, start + Math.min(nanos, busyWindowNanos), done)) {
                 busyPollHits++;
             } else {
                 kernelWaits++;
-                s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+                int ready = s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+                adaptBusyWindow(ready > 0 && !pollerWoken, System.nanoTime() - start);
             }
         } finally {
             pollerBlocked = false;
         }
         s.selectedKeys().clear();
         return !pollerWoken && !Thread.currentThread().isInterrupted();
+    }
+
+    /**
+     * After a wait the busy poll did not cover, as KVM adapts its halt polling: data that came within the largest
+     * window doubles the window (polling that long would have saved the sleep and the wake-up: a 64 KiB echo on tcp
+     * takes longer than the configured 50 us); a longer wait halves it, down to the configured value, so an idle
+     * connection costs one short busy poll per wait.
+     */
+    private void adaptBusyWindow(boolean dataCame, long waitedNanos) {
+        long max = busyPollNanos * MAX_BUSY_WINDOW_FACTOR;
+        if (dataCame && waitedNanos <= max) {
+            busyWindowNanos = Math.min(max, busyWindowNanos * 2);
+        } else {
+            busyWindowNanos = Math.max(busyPollNanos, busyWindowNanos / 2);
+        }
     }
 
     /** True when data came, the caller's event came from elsewhere, or the poller was woken before {@code until}. */
@@ -547,7 +568,7 @@ final class FrameReader implements Runnable {
             }
             if (polling) {
                 // the rest of the frame is on its way: worth the busy poll as well
-                awaitData(TimeUnit.MILLISECONDS.toNanos(SELECT_MS), System.nanoTime() + busyPollNanos, NEVER);
+                awaitData(TimeUnit.MILLISECONDS.toNanos(SELECT_MS), NEVER);
                 if (Thread.currentThread().isInterrupted()) {
                     Thread.onSpinWait(); // the selector returns at once for an interrupted thread
                 }

@@ -78,6 +78,8 @@ public final class SdpConnection implements CompletionHandler {
     private final long spinNanos;
     /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
     private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** A thread watching for another's signal yields the core this often: on 2 cores that thread may need it. */
+    private static final long YIELD_EVERY_NANOS = 10_000;
     private volatile TransferMode mode;
     /** Zero-copy threshold of auto and azsdp modes (the fabric's own, see AzSdpConfig#zcopyThreshold). */
     private volatile int zcopyThreshold;
@@ -1768,11 +1770,19 @@ public final class SdpConnection implements CompletionHandler {
         }
         int seen = events;
         pollSeen = seen;
+        boolean caught = false;
         lock.unlock();
         ep.flush();
         try {
             if (ep.pollBlocks()) {
-                ep.poll(Math.min(maxNanos, BLOCKING_POLL_NANOS), eventSeen);
+                long start = System.nanoTime();
+                if (!ep.poll(Math.min(maxNanos, BLOCKING_POLL_NANOS), eventSeen) && events == seen) {
+                    // At once when another thread of this connection reads the socket (it delivers our frames too):
+                    // watch for its signal for the spin budget rather than park, as on shm. A reader and a writer of
+                    // one connection hand each other credit updates and data this way (both directions of a
+                    // stream, an RPC client's reader thread).
+                    caught = watchForSignal(seen, start + Math.min(maxNanos, spinNanos));
+                }
             } else {
                 // The provider's thread may be delivering right now: watch for its signal while retrying.
                 long budget = Math.min(maxNanos, spinNanos);
@@ -1787,7 +1797,29 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             lock.lock();
         }
+        if (caught) {
+            stats.signalsCaughtSpinning++;
+        }
         return events != seen || drainDeferred();
+    }
+
+    /** Spins (yielding every {@link #YIELD_EVERY_NANOS}) until {@code events} moves on or {@code until}. */
+    private boolean watchForSignal(int seen, long until) {
+        long now = System.nanoTime();
+        long nextYield = now + YIELD_EVERY_NANOS;
+        while (events == seen) {
+            if (now >= until) {
+                return false;
+            }
+            if (now < nextYield) {
+                Thread.onSpinWait();
+            } else {
+                nextYield = now + YIELD_EVERY_NANOS;
+                Thread.yield();
+            }
+            now = System.nanoTime();
+        }
+        return true;
     }
 
     /** Waits at most {@code nanos}; an interrupt ends the wait early and stays pending for the caller. */

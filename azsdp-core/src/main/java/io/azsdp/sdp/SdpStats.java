@@ -13,6 +13,7 @@ public final class SdpStats {
     long protectedSends;
     long protectedReused;
     long writerStalls;
+    long signalsCaughtSpinning;
 
     /** Adds these counters to {@code total} (under total's monitor: closing connections add concurrently). */
     void addTo(SdpStats total) {
@@ -28,6 +29,7 @@ public final class SdpStats {
             total.protectedSends += protectedSends;
             total.protectedReused += protectedReused;
             total.writerStalls += writerStalls;
+            total.signalsCaughtSpinning += signalsCaughtSpinning;
         }
     }
 
@@ -73,6 +75,14 @@ public final class SdpStats {
         return writerStalls;
     }
 
+    /**
+     * Waits on tcp whose event another thread of the connection delivered (it was reading the socket) while this one
+     * watched for it spinning, instead of parking on its condition.
+     */
+    public long signalsCaughtSpinning() {
+        return signalsCaughtSpinning;
+    }
+
     /** AZ-SDP adverts whose pages were protected instead of copied. */
     public long protectedSends() {
         return protectedSends;
@@ -89,6 +99,7 @@ public final class SdpStats {
                 + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", stagedRecv=" + stagedBytesReceived
                 + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
-                + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls + "]";
+                + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls
+                + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
     }
 }

@@ -11,6 +11,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
@@ -120,6 +121,67 @@ class TcpPollerTest {
     void theBusyPollWindowGrowsToRepliesThatComeLaterThanConfigured() throws Exception {
         long[] waits = pingPong(200, 600);
         assertTrue(waits[1] * 2 < waits[0], waits[1] + " waits slept in the kernel, " + waits[0] + " busy-polled");
+    }
+
+    /**
+     * Both directions at once on one connection, a reader and a writer thread at each end, every byte checksummed: a
+     * thread that has to wait while the other thread of its end reads the socket (and so delivers this one's credit
+     * updates or data too) watches for that thread's signal, spinning, instead of parking on its condition at once.
+     */
+    @Test
+    void aWaiterWatchesForWhatTheOtherThreadOfItsConnectionReads() throws Exception {
+        AzSdpConfig cfg = SocketPair.config("tcp", "bcopy").with(AzSdpConfig.WAIT_SPIN_MICROS, 10_000);
+        try (SocketPair pair = SocketPair.open(cfg)) {
+            int messages = 600;
+            long bytes = (long) messages * SIZE;
+            CompletableFuture<Long> clientGot = CompletableFuture.supplyAsync(() -> crcOfAll(pair.client, bytes));
+            CompletableFuture<Long> peerGot = CompletableFuture.supplyAsync(() -> crcOfAll(pair.peer, bytes));
+            CompletableFuture<Long> peerSent = CompletableFuture.supplyAsync(() -> writeAll(pair.peer, messages, 1));
+            long clientSent = writeAll(pair.client, messages, 2);
+            assertEquals(clientSent, peerGot.get(30, TimeUnit.SECONDS), "CRC32C client -> server");
+            assertEquals(peerSent.get(30, TimeUnit.SECONDS), clientGot.get(30, TimeUnit.SECONDS), "CRC32C server -> client");
+            long caught = pair.client.connection().stats().signalsCaughtSpinning()
+                    + pair.azPeer().connection().stats().signalsCaughtSpinning();
+            assertTrue(caught >= 10, "only " + caught + " waits caught the other thread's signal spinning");
+        }
+    }
+
+    /** Writes {@code messages} messages of {@link #SIZE} bytes, each different; their CRC32C. */
+    private static long writeAll(Socket s, int messages, int seed) {
+        byte[] msg = new byte[SIZE];
+        Arrays.fill(msg, (byte) seed);
+        CRC32C crc = new CRC32C();
+        try {
+            OutputStream out = s.getOutputStream();
+            for (int m = 0; m < messages; m++) {
+                msg[m % SIZE] ^= (byte) (m + seed);
+                crc.update(msg);
+                out.write(msg);
+            }
+        } catch (IOException e) {
+            throw new RuntimeException(e);
+        }
+        return crc.getValue();
+    }
+
+    /** Reads exactly {@code bytes} bytes; their CRC32C. */
+    private static long crcOfAll(Socket s, long bytes) {
+        CRC32C crc = new CRC32C();
+        byte[] buf = new byte[SIZE];
+        try {
+            InputStream in = s.getInputStream();
+            for (long left = bytes; left > 0; ) {
+                int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+                if (n < 0) {
+                    throw new EOFException("end of stream with " + left + " bytes to go");
+                }
+                crc.update(buf, 0, n);
+                left -= n;
+            }
+        } catch (IOException e) {
+            throw new RuntimeException(e);
+        }
+        return crc.getValue();
     }
 
     private static final int PING_PONGS = 2000;

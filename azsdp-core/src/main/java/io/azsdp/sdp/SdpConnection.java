@@ -5,6 +5,7 @@ import io.azsdp.fabric.CompletionHandler;
 import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.Spin;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.memory.LingeringRanges;
 import io.azsdp.memory.ProtectedMemory;
@@ -78,8 +79,6 @@ public final class SdpConnection implements CompletionHandler {
     private final long spinNanos;
     /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
     private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-    /** A thread watching for another's signal yields the core this often: on 2 cores that thread may need it. */
-    private static final long YIELD_EVERY_NANOS = 10_000;
     private volatile TransferMode mode;
     /** Zero-copy threshold of auto and azsdp modes (the fabric's own, see AzSdpConfig#zcopyThreshold). */
     private volatile int zcopyThreshold;
@@ -1803,20 +1802,15 @@ public final class SdpConnection implements CompletionHandler {
         return events != seen || drainDeferred();
     }
 
-    /** Spins (yielding every {@link #YIELD_EVERY_NANOS}) until {@code events} moves on or {@code until}. */
+    /** Spins until {@code events} moves on (true) or {@code until} (false). */
     private boolean watchForSignal(int seen, long until) {
         long now = System.nanoTime();
-        long nextYield = now + YIELD_EVERY_NANOS;
+        long nextYield = Spin.firstYield(now);
         while (events == seen) {
             if (now >= until) {
                 return false;
             }
-            if (now < nextYield) {
-                Thread.onSpinWait();
-            } else {
-                nextYield = now + YIELD_EVERY_NANOS;
-                Thread.yield();
-            }
+            nextYield = Spin.pause(now, nextYield);
             now = System.nanoTime();
         }
         return true;

@@ -6,6 +6,7 @@ import io.azsdp.fabric.FabricException;
 import io.azsdp.fabric.FabricOptions;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.Spin;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.nativeio.NativeLib;
 import java.io.FileInputStream;
@@ -51,8 +52,6 @@ final class ShmEndpoint implements Endpoint {
     /** How long the progress thread parks while a poller holds the token: bounds how late it resumes after the last
      * successful poll (the poller does not wake it then, expecting to poll again soon). */
     private static final long TOKEN_PARK_NANOS = 250_000;
-    /** A poller yields the CPU once per this much spinning. */
-    private static final long YIELD_EVERY_NANOS = 10_000;
 
     // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
     private static final int OPEN = 0;
@@ -579,7 +578,7 @@ final class ShmEndpoint implements Endpoint {
         in.beginPolling();
         try {
             long start = System.nanoTime();
-            long nextYield = YIELD_EVERY_NANOS;
+            long nextYield = Spin.firstYield(start);
             while (phase == OPEN) {
                 int r = pollOnce();
                 if (r > 0) {
@@ -587,18 +586,12 @@ final class ShmEndpoint implements Endpoint {
                     continue; // take whatever else is there too
                 }
                 handBack = r < 0;
-                long spun = System.nanoTime() - start;
-                if (handBack || delivered > 0 || spun >= spinNanos) {
+                long now = System.nanoTime();
+                if (handBack || delivered > 0 || now - start >= spinNanos) {
                     break;
                 }
-                if (spun < nextYield) {
-                    Thread.onSpinWait();
-                } else {
-                    // Now and then let other threads have this core: on 2 cores the reply may need a thread that
-                    // is queued behind us (the peer's application or progress thread, or our own).
-                    nextYield += YIELD_EVERY_NANOS;
-                    Thread.yield();
-                }
+                // now and then the core goes to the reply's thread, maybe queued behind us (the peer's or our own)
+                nextYield = Spin.pause(now, nextYield);
             }
         } finally {
             if (in.endPolling()) {

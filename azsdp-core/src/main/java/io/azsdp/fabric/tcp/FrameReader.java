@@ -2,6 +2,7 @@ package io.azsdp.fabric.tcp;
 
 import io.azsdp.fabric.FabricException;
 import io.azsdp.fabric.Opcode;
+import io.azsdp.fabric.Spin;
 import io.azsdp.fabric.WcStatus;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,8 +47,6 @@ final class FrameReader implements Runnable {
     private static final long MAX_NAP_NANOS = 2_000_000L;
     private static final long SERVING_MAX_NAP_NANOS = 200_000L;
     private static final long SERVING_HOLD_NANOS = 100_000_000L;
-    /** A busy-polling thread yields the CPU once per this much: on 2 cores its data may need a thread queued behind it. */
-    private static final long YIELD_EVERY_NANOS = 10_000L;
     private static final BooleanSupplier NEVER = () -> false;
     /** The busy-poll window grows up to this many times the configured busy poll. */
     private static final int MAX_BUSY_WINDOW_FACTOR = 8;
@@ -327,17 +326,12 @@ final class FrameReader implements Runnable {
     /** True when data came, the caller's event came from elsewhere, or the poller was woken before {@code until}. */
     private boolean busyPoll(Selector s, long until, BooleanSupplier done) throws IOException {
         long now = System.nanoTime();
-        long nextYield = now + YIELD_EVERY_NANOS;
+        long nextYield = Spin.firstYield(now);
         while (now < until) {
             if (s.selectNow() > 0 || pollerWoken || done.getAsBoolean()) {
                 return true;
             }
-            if (now < nextYield) {
-                Thread.onSpinWait();
-            } else {
-                nextYield = now + YIELD_EVERY_NANOS;
-                Thread.yield();
-            }
+            nextYield = Spin.pause(now, nextYield);
             now = System.nanoTime();
         }
         return false;

@@ -38,7 +38,8 @@ class TcpPollerTest {
         try (SocketPair pair = SocketPair.open("tcp", "bcopy")) {
             int warmUp = 100;
             int messages = 1100;
-            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> crcOf(pair, (long) messages * SIZE));
+            long bytes = (long) messages * SIZE;
+            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> crcOf(pair.peer, bytes, true));
             byte[] msg = new byte[SIZE];
             CRC32C sent = new CRC32C();
             OutputStream out = pair.client.getOutputStream();
@@ -134,12 +135,13 @@ class TcpPollerTest {
         try (SocketPair pair = SocketPair.open(cfg)) {
             int messages = 600;
             long bytes = (long) messages * SIZE;
-            CompletableFuture<Long> clientGot = CompletableFuture.supplyAsync(() -> crcOfAll(pair.client, bytes));
-            CompletableFuture<Long> peerGot = CompletableFuture.supplyAsync(() -> crcOfAll(pair.peer, bytes));
+            CompletableFuture<Long> clientGot = CompletableFuture.supplyAsync(() -> crcOf(pair.client, bytes, false));
+            CompletableFuture<Long> peerGot = CompletableFuture.supplyAsync(() -> crcOf(pair.peer, bytes, false));
             CompletableFuture<Long> peerSent = CompletableFuture.supplyAsync(() -> writeAll(pair.peer, messages, 1));
             long clientSent = writeAll(pair.client, messages, 2);
             assertEquals(clientSent, peerGot.get(30, TimeUnit.SECONDS), "CRC32C client -> server");
-            assertEquals(peerSent.get(30, TimeUnit.SECONDS), clientGot.get(30, TimeUnit.SECONDS), "CRC32C server -> client");
+            assertEquals(peerSent.get(30, TimeUnit.SECONDS), clientGot.get(30, TimeUnit.SECONDS),
+                    "CRC32C server -> client");
             long caught = pair.client.connection().stats().signalsCaughtSpinning()
                     + pair.azPeer().connection().stats().signalsCaughtSpinning();
             assertTrue(caught >= 10, "only " + caught + " waits caught the other thread's signal spinning");
@@ -157,26 +159,6 @@ class TcpPollerTest {
                 msg[m % SIZE] ^= (byte) (m + seed);
                 crc.update(msg);
                 out.write(msg);
-            }
-        } catch (IOException e) {
-            throw new RuntimeException(e);
-        }
-        return crc.getValue();
-    }
-
-    /** Reads exactly {@code bytes} bytes; their CRC32C. */
-    private static long crcOfAll(Socket s, long bytes) {
-        CRC32C crc = new CRC32C();
-        byte[] buf = new byte[SIZE];
-        try {
-            InputStream in = s.getInputStream();
-            for (long left = bytes; left > 0; ) {
-                int n = in.read(buf, 0, (int) Math.min(buf.length, left));
-                if (n < 0) {
-                    throw new EOFException("end of stream with " + left + " bytes to go");
-                }
-                crc.update(buf, 0, n);
-                left -= n;
             }
         } catch (IOException e) {
             throw new RuntimeException(e);
@@ -256,20 +238,25 @@ class TcpPollerTest {
         assertTrue(byThread * 4 < total, "the reader thread read " + byThread + " of " + total + " frames");
     }
 
-    private static long crcOf(SocketPair pair, long bytes) {
+    /**
+     * Reads exactly {@code bytes} bytes (without closing the stream: that would close the socket); their CRC32C. A
+     * {@code slow} reader sleeps every 16 reads, so that the writer must wait for credits.
+     */
+    private static long crcOf(Socket s, long bytes, boolean slow) {
         CRC32C crc = new CRC32C();
         byte[] buf = new byte[SIZE];
         int reads = 0;
-        try (InputStream in = pair.peer.getInputStream()) {
+        try {
+            InputStream in = s.getInputStream();
             for (long left = bytes; left > 0; ) {
                 int n = in.read(buf, 0, (int) Math.min(buf.length, left));
                 if (n < 0) {
-                    throw new IllegalStateException("end of stream with " + left + " bytes to go");
+                    throw new EOFException("end of stream with " + left + " bytes to go");
                 }
                 crc.update(buf, 0, n);
                 left -= n;
-                if (++reads % 16 == 0) {
-                    Thread.sleep(1); // slower than the writer: it must wait for credits
+                if (slow && ++reads % 16 == 0) {
+                    Thread.sleep(1);
                 }
             }
         } catch (Exception e) {

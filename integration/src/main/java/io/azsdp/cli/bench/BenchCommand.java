@@ -57,7 +57,7 @@ public final class BenchCommand implements Callable<Integer> {
     Double seconds;
 
     @Option(names = "--rounds", description = "Rounds of each stream and overlap figure (bw, bibw, overlap), "
-            + "interleaved across transports; the median is reported (default: 3, 1 with --quick).")
+            + "interleaved across transports; the median is reported (default: 5, 1 with --quick).")
     Integer rounds;
 
     @Option(names = "--iterations", description = "Round trips per latency figure (default: 10000, 1000 with --quick).")

@@ -37,7 +37,7 @@ record Plan(List<String> tests, List<Transport> transports, List<Integer> latenc
                 conns, multiconnSize,
                 bytes != null ? bytes : quick ? 128L << 20 : 2L << 30,
                 seconds != null ? seconds : quick ? 0.25 : 1.0,
-                rounds != null ? rounds : quick ? 1 : 3,
+                rounds != null ? rounds : quick ? 1 : 5,
                 iterations != null ? iterations : quick ? 1000 : 10_000,
                 checksum, timeout);
     }

@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -18,6 +19,15 @@ import org.HdrHistogram.Histogram;
 final class Suite {
     /** Messages of the calibration warm-up at most (small messages in zero-copy modes are round trips). */
     private static final long WARM_MESSAGES = 2000;
+    /**
+     * Round trips before a latency figure, at most: until both JVMs' C2 compilers are done with a round trip's paths.
+     * shm round trips of a fresh transport, or of the first at a size that takes a new path, took 30-50 us instead of
+     * 2-4 for their first 25 000-35 000 (with the JIT's profiled tier: they were fast at once with C1 alone).
+     */
+    private static final int WARM_ROUND_TRIPS = 40_000;
+    /** ... or for this long at most (a slow transport's round trips gain less from compiled code). */
+    private static final long WARM_ROUND_TRIP_NANOS = TimeUnit.SECONDS.toNanos(2);
+    private static final int WARM_BATCH = 2_000;
     /** Buffers the application rotates through in {@code reuse_rotate}. */
     static final int ROTATE = 8;
 
@@ -86,13 +96,30 @@ final class Suite {
 
     private List<Figure> latency(Transport t, int size) throws IOException {
         Link link = connections.link(t);
-        PingPong.run(link, size, Math.max(100, plan.iterations() / 4)); // warm-up
+        warmUpRoundTrips(link, size);
         Histogram h = PingPong.run(link, size, plan.iterations());
         Figure.Key k = new Figure.Key("latency", t, size, 1);
         String n = h.getTotalCount() + " round trips";
         return List.of(Figure.ok(k, "latency", h.getValueAtPercentile(50) / 1e3, "us", n),
                 Figure.ok(k, "latency_p99", h.getValueAtPercentile(99) / 1e3, "us", n),
                 Figure.ok(k, "latency_max", h.getMaxValue() / 1e3, "us", n));
+    }
+
+    /**
+     * A quarter of a figure's round trips, then more, up to four times a figure's and at most {@link #WARM_ROUND_TRIPS}
+     * within {@link #WARM_ROUND_TRIP_NANOS}: a transport's first figure (or its first at a size that takes a new path)
+     * measured its JIT warm-up (see the constants).
+     */
+    private void warmUpRoundTrips(Link link, int size) throws IOException {
+        int min = Math.max(100, plan.iterations() / 4);
+        int max = Math.max(min, Math.min(WARM_ROUND_TRIPS, 4 * plan.iterations()));
+        long end = System.nanoTime() + WARM_ROUND_TRIP_NANOS;
+        int done = 0;
+        do {
+            int n = Math.max(min - done, WARM_BATCH);
+            PingPong.run(link, size, n);
+            done += n;
+        } while (done < max && System.nanoTime() < end);
     }
 
     private List<Figure> stream(Transport t, int size, boolean both) throws IOException {

@@ -27,6 +27,7 @@ final class Suite {
     private static final int WARM_ROUND_TRIPS = 40_000;
     /** ... or for this long at most (a slow transport's round trips gain less from compiled code). */
     private static final long WARM_ROUND_TRIP_NANOS = TimeUnit.SECONDS.toNanos(2);
+    /** Round trips of one warm-up request after the first (each request costs a round trip of its own). */
     private static final int WARM_BATCH = 2_000;
     /** Buffers the application rotates through in {@code reuse_rotate}. */
     static final int ROTATE = 8;
@@ -114,12 +115,10 @@ final class Suite {
         int min = Math.max(100, plan.iterations() / 4);
         int max = Math.max(min, Math.min(WARM_ROUND_TRIPS, 4 * plan.iterations()));
         long end = System.nanoTime() + WARM_ROUND_TRIP_NANOS;
-        int done = 0;
-        do {
-            int n = Math.max(min - done, WARM_BATCH);
-            PingPong.run(link, size, n);
-            done += n;
-        } while (done < max && System.nanoTime() < end);
+        PingPong.run(link, size, min);
+        for (int done = min; done < max && System.nanoTime() < end; done += WARM_BATCH) {
+            PingPong.run(link, size, WARM_BATCH);
+        }
     }
 
     private List<Figure> stream(Transport t, int size, boolean both) throws IOException {

@@ -3,6 +3,7 @@ package io.azsdp.sdp;
 /** Per-connection transfer counters. Written under the connection lock; read without it (monitoring only). */
 public final class SdpStats {
     long bcopyBytesSent;
+    long gatheredBytesSent;
     long zcopyBytesSent;
     long bcopyBytesReceived;
     long zcopyBytesReceived;
@@ -19,6 +20,7 @@ public final class SdpStats {
     void addTo(SdpStats total) {
         synchronized (total) {
             total.bcopyBytesSent += bcopyBytesSent;
+            total.gatheredBytesSent += gatheredBytesSent;
             total.zcopyBytesSent += zcopyBytesSent;
             total.bcopyBytesReceived += bcopyBytesReceived;
             total.zcopyBytesReceived += zcopyBytesReceived;
@@ -36,6 +38,11 @@ public final class SdpStats {
     /** Payload bytes sent by buffered copy (Data messages). */
     public long bcopyBytesSent() {
         return bcopyBytesSent;
+    }
+
+    /** Of {@link #bcopyBytesSent}, those sent straight from the application's buffer (no copy into a send buffer). */
+    public long gatheredBytesSent() {
+        return gatheredBytesSent;
     }
 
     /** Bytes the peer pulled from our buffers with one-sided READs. */
@@ -95,9 +102,9 @@ public final class SdpStats {
 
     @Override
     public String toString() {
-        return "SdpStats[bcopySent=" + bcopyBytesSent + ", zcopySent=" + zcopyBytesSent + ", bcopyRecv="
-                + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived + ", stagedRecv=" + stagedBytesReceived
-                + ", delivered=" + bytesReceived
+        return "SdpStats[bcopySent=" + bcopyBytesSent + ", gatheredSent=" + gatheredBytesSent + ", zcopySent="
+                + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived
+                + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls
                 + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";

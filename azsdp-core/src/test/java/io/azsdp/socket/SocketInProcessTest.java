@@ -374,6 +374,57 @@ class SocketInProcessTest {
     }
 
     /**
+     * Data messages sent straight from the writer's direct buffer (no copy into a send buffer): the write returns only
+     * once the endpoint has sent them, so the writer refills the buffer at once. Every write differs, the reader lags
+     * (the socket and the peer's buffers fill up), and every byte of every write is checked in order.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void directWritesSentFromTheBufferMayRefillItAtOnce(String fabric) throws Exception {
+        try (SocketPair pair = SocketPair.open(fabric, "bcopy")) {
+            int size = 200 << 10; // three full messages and an 8 KiB one
+            int count = 200;
+            ByteBuffer buf = ByteBuffer.allocateDirect(size);
+            byte[] junk = new byte[size];
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    for (int i = 0; i < count; i++) {
+                        for (int j = 0; j < size; j++) {
+                            buf.put(j, pattern(i, j));
+                        }
+                        buf.clear();
+                        pair.client.connection().write(buf);
+                        assertEquals(size, buf.position());
+                        buf.put(0, junk); // at once: nothing may still be sent from here
+                    }
+                } catch (IOException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            DataInputStream in = new DataInputStream(pair.peer.getInputStream());
+            byte[] got = new byte[size];
+            for (int i = 0; i < count; i++) {
+                if (i % 10 == 0) {
+                    Thread.sleep(20);
+                }
+                in.readFully(got);
+                for (int j = 0; j < size; j++) {
+                    if (got[j] != pattern(i, j)) {
+                        throw new AssertionError("write " + i + ", byte " + j + ": " + got[j] + " != " + pattern(i, j));
+                    }
+                }
+            }
+            writer.get(30, TimeUnit.SECONDS);
+            long gathered = pair.client.connection().stats().gatheredBytesSent();
+            assertTrue(gathered >= (long) count * size / 2, "sent from the buffer: " + gathered);
+        }
+    }
+
+    private static byte pattern(int write, int index) {
+        return (byte) (write * 31 + index * 7 + (index >>> 11));
+    }
+
+    /**
      * Pipelined requests: the client writes 40 small requests before the server reads any, so the later ones gather;
      * the server answers each as it reads it, and the credits its answers carry send the gathered requests (else it
      * would wait for them forever). Every byte is compared.

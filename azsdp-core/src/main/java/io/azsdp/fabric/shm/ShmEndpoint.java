@@ -210,12 +210,25 @@ final class ShmEndpoint implements Endpoint {
 
     @Override
     public void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException {
-        send(wrId, region, offset, length, false);
+        send(wrId, region, offset, length, null, 0, 0, false);
     }
 
     @Override
     public void postSendDeferrable(long wrId, MemoryRegion region, int offset, int length) throws IOException {
-        send(wrId, region, offset, length, true);
+        send(wrId, region, offset, length, null, 0, 0, true);
+    }
+
+    @Override
+    public boolean gathersSends() {
+        return true;
+    }
+
+    /** Both parts are copied into the ring at once: the body's one copy on this side. */
+    @Override
+    public void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,
+                               int bodyOffset, int bodyLength) throws IOException {
+        checkLocal(body, bodyOffset, bodyLength);
+        send(wrId, head, headOffset, headLength, body, bodyOffset, bodyLength, false);
     }
 
     @Override
@@ -232,19 +245,21 @@ final class ShmEndpoint implements Endpoint {
         }
     }
 
-    private void send(long wrId, MemoryRegion region, int offset, int length, boolean deferrable)
-            throws IOException {
+    private void send(long wrId, MemoryRegion region, int offset, int length, MemoryRegion body, int bodyOffset,
+                      int bodyLength, boolean deferrable) throws IOException {
         checkLocal(region, offset, length);
-        if (length > out.maxMessage()) {
-            throw new FabricException(WcStatus.LOC_LEN_ERR, "SEND of " + length
+        int total = length + bodyLength;
+        if (total > out.maxMessage()) {
+            throw new FabricException(WcStatus.LOC_LEN_ERR, "SEND of " + total
                     + " bytes exceeds the peer's maximum message size of " + out.maxMessage());
         }
         synchronized (sendLock) {
             ensureOpen();
-            if (!out.offer(region.buffer(), offset, length, deferrable)) {
+            if (!out.offer(region.buffer(), offset, length, body == null ? null : body.buffer(), bodyOffset,
+                    bodyLength, deferrable)) {
                 throw new IOException("remote receive queue overrun");
             }
-            sendCompletions.add(Opcode.SEND, wrId, length, WcStatus.SUCCESS);
+            sendCompletions.add(Opcode.SEND, wrId, total, WcStatus.SUCCESS);
         }
         sendCompletions.drain(handler);
     }

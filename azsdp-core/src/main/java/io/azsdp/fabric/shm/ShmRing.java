@@ -85,6 +85,13 @@ final class ShmRing {
      * @return false when the ring lacks room (the peer holds more than its credits allow)
      */
     boolean offer(ByteBuffer src, int offset, int length, boolean deferrable) {
+        return offer(src, offset, length, null, 0, 0, deferrable);
+    }
+
+    /** The same for one record of {@code head[headOffset, +headLength)} then {@code body[bodyOffset, +bodyLength)}. */
+    boolean offer(ByteBuffer head, int headOffset, int headLength, ByteBuffer body, int bodyOffset, int bodyLength,
+                  boolean deferrable) {
+        int length = headLength + bodyLength;
         int rec = RECORD_HEADER + (int) ShmSegment.align8(length);
         int pos = (int) (tail % capacity);
         int toEnd = capacity - pos;
@@ -102,7 +109,10 @@ final class ShmRing {
             t += toEnd;
             pos = 0;
         }
-        buf.put(data + pos + RECORD_HEADER, src, offset, length);
+        buf.put(data + pos + RECORD_HEADER, head, headOffset, headLength);
+        if (body != null) {
+            buf.put(data + pos + RECORD_HEADER + headLength, body, bodyOffset, bodyLength);
+        }
         INT.set(buf, data + pos, length);
         INT.set(buf, data + pos + 4, TYPE_MSG);
         tail = t + rec;

@@ -44,7 +44,8 @@ final class FrameWriter implements Runnable {
     // ---- owned by the role holder
     private final Work[] batch = new Work[MAX_BATCH];
     private final ByteBuffer[] headers = new ByteBuffer[MAX_BATCH];
-    private final ByteBuffer[] iov = new ByteBuffer[2 * MAX_BATCH];
+    /** A header and up to two payload parts (a gathered SEND) per frame. */
+    private final ByteBuffer[] iov = new ByteBuffer[3 * MAX_BATCH];
     private final long[] sentWrIds = new long[MAX_BATCH];
     private final int[] sentLengths = new int[MAX_BATCH];
     /** Frames of the batch being written; 0 when none. */
@@ -212,10 +213,14 @@ final class FrameWriter implements Runnable {
             Work w = batch[i];
             ByteBuffer h = headers[i];
             ByteBuffer payload = null;
+            ByteBuffer body = null;
             switch (w.type) {
                 case Wire.SEND -> {
                     Wire.encode(h, Wire.SEND, 0, w.length, 0, 0, 0);
-                    payload = w.region.writerView(i, w.offset, w.length);
+                    payload = w.region.writerView(i, w.offset, w.length - w.bodyLength);
+                    if (w.body != null) {
+                        body = w.body.writerView(MAX_BATCH + i, w.bodyOffset, w.bodyLength);
+                    }
                     sentWrIds[sentCount] = w.wrId;
                     sentLengths[sentCount++] = w.length;
                 }
@@ -241,6 +246,9 @@ final class FrameWriter implements Runnable {
             iov[count++] = h;
             if (payload != null && payload.hasRemaining()) {
                 iov[count++] = payload;
+            }
+            if (body != null && body.hasRemaining()) {
+                iov[count++] = body;
             }
         }
         batchSize = n;

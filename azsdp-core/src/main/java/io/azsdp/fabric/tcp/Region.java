@@ -16,7 +16,10 @@ final class Region {
     private final ByteBuffer base;
     /** Used only by the reader thread, for one payload at a time. */
     private final ByteBuffer readerView;
-    /** Used only by the writer thread; one per batch position, since a batch may name a region several times. */
+    /**
+     * Used only by the writer thread; one per batch position, since a batch may name a region several times, and as
+     * many again for the bodies of gathered SENDs (a SEND may gather from its own head's region).
+     */
     private final ByteBuffer[] writerViews;
 
     Region(int slot, int key, ByteBuffer base, MemoryRegion handle, int writerViewCount) {

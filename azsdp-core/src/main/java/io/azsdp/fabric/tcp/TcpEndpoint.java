@@ -94,7 +94,7 @@ final class TcpEndpoint implements Endpoint {
         this.channel = channel;
         this.options = options;
         this.peerMaxMessageSize = peerMaxMessageSize;
-        this.regionTable = new RegionTable(options.maxRegions(), FrameWriter.MAX_BATCH);
+        this.regionTable = new RegionTable(options.maxRegions(), 2 * FrameWriter.MAX_BATCH);
         this.localAddress = (InetSocketAddress) channel.getLocalAddress();
         this.remoteAddress = (InetSocketAddress) channel.getRemoteAddress();
         this.peerName = remoteAddress.getHostString() + ":" + remoteAddress.getPort();
@@ -230,6 +230,27 @@ final class TcpEndpoint implements Endpoint {
     public void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException {
         Region r = regionTable.local(region);
         region.checkRange(offset, length);
+        send(wrId, r, offset, length, null, 0, 0);
+    }
+
+    @Override
+    public boolean gathersSends() {
+        return true;
+    }
+
+    /** The writer's gathering write takes the body straight from its region: no copy of it in user space. */
+    @Override
+    public void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,
+                               int bodyOffset, int bodyLength) throws IOException {
+        Region h = regionTable.local(head);
+        Region b = regionTable.local(body);
+        head.checkRange(headOffset, headLength);
+        body.checkRange(bodyOffset, bodyLength);
+        send(wrId, h, headOffset, headLength + bodyLength, b, bodyOffset, bodyLength);
+    }
+
+    private void send(long wrId, Region r, int offset, int length, Region body, int bodyOffset, int bodyLength)
+            throws IOException {
         if (length > peerMaxMessageSize) {
             throw new FabricException(WcStatus.LOC_LEN_ERR, "SEND of " + length + " bytes exceeds the peer's maxMessageSize "
                     + peerMaxMessageSize);
@@ -244,6 +265,9 @@ final class TcpEndpoint implements Endpoint {
             w.region = r;
             w.offset = offset;
             w.length = length;
+            w.body = body;
+            w.bodyOffset = bodyOffset;
+            w.bodyLength = bodyLength;
         }
         drainIfStarted();
     }

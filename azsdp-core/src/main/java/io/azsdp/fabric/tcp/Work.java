@@ -16,11 +16,16 @@ final class Work {
     Region region;
     int offset;
     int length;
+    /** A gathered SEND's second part (its last {@code bodyLength} of {@code length} bytes); null otherwise. */
+    Region body;
+    int bodyOffset;
+    int bodyLength;
     long remoteAddress;
     int rkey;
 
     /** Drops the region reference so a released entry does not keep deregistered memory reachable. */
     void release() {
         region = null;
+        body = null;
     }
 }

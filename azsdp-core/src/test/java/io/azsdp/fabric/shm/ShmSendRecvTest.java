@@ -165,6 +165,47 @@ class ShmSendRecvTest {
         }
     }
 
+    /**
+     * A gathered SEND is one message of head then body, both copied into the ring by the post: it completes at once,
+     * and the sender rewrites the body before the receiver has even posted a receive.
+     */
+    @Test
+    void gatheredSendsAreCopiedIntoTheRingByThePost() throws Exception {
+        int max = 1000;
+        int credits = 6;
+        try (Pair p = pair(options(max, credits, 4))) {
+            Recorder server = new Recorder();
+            p.server().setHandler(server);
+            p.server().start();
+            Recorder client = new Recorder();
+            p.client().setHandler(client);
+            p.client().start();
+            assertTrue(p.client().gathersSends());
+            ByteBuffer headBuf = ByteBuffer.allocateDirect(16);
+            ByteBuffer bodyBuf = ByteBuffer.allocateDirect(max);
+            MemoryRegion head = p.client().register(headBuf);
+            MemoryRegion body = p.client().register(bodyBuf);
+            int[] bodies = {max - 16, 0, 1, 500, 984, 7};
+            for (int i = 0; i < credits; i++) {
+                fill(headBuf, 0, 16, i);
+                fill(bodyBuf, 0, bodies[i], 100 + i);
+                p.client().postSendGather(i, head, 0, 16, body, 0, bodies[i]);
+                client.expect(Opcode.SEND, i, 16 + bodies[i], WcStatus.SUCCESS);
+            }
+            fill(bodyBuf, 0, max, 999);
+            ByteBuffer rxBuf = ByteBuffer.allocateDirect(credits * max);
+            MemoryRegion rx = p.server().register(rxBuf);
+            for (int i = 0; i < credits; i++) {
+                p.server().postRecv(100 + i, rx, i * max, max);
+                server.expect(Opcode.RECV, 100 + i, 16 + bodies[i], WcStatus.SUCCESS);
+                assertEquals(-1, mismatch(rxBuf, i * max, 16, i), "head of message " + i);
+                assertEquals(-1, mismatch(rxBuf, i * max + 16, bodies[i], 100 + i), "body of message " + i);
+            }
+            assertThrows(FabricException.class, () -> p.client().postSendGather(9, head, 0, 16, body, 0, max),
+                    "larger than the peer's maximum message");
+        }
+    }
+
     /** A sender that ignores credits gets an error instead of blocking; nothing already sent is lost. */
     @Test
     void overrunThrowsAndLosesNothing() throws Exception {

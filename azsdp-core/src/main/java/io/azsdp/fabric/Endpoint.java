@@ -43,22 +43,12 @@ public interface Endpoint extends Closeable {
     void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException;
 
     /**
-     * True when {@link #postSendGather} sends straight from both ranges. Otherwise it is not offered: a caller whose
-     * bytes must be copied anyway had better copy them into its own send buffer and be done with them at once.
-     */
-    default boolean gathersSends() {
-        return false;
-    }
-
-    /**
      * One SEND of a head range followed by a body range of another region (a work request with two scatter/gather
      * entries, as in verbs): the peer receives them as one message. Both ranges must stay unchanged until the SEND
-     * completes. Only when {@link #gathersSends}.
+     * completes.
      */
-    default void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,
-                                int bodyOffset, int bodyLength) throws IOException {
-        throw new UnsupportedOperationException(fabricName() + " does not gather sends");
-    }
+    void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,
+                        int bodyOffset, int bodyLength) throws IOException;
 
     /**
      * A SEND whose delivery may wait until the peer next looks for messages anyway: a provider may skip waking the

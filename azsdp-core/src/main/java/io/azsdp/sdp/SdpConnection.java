@@ -99,8 +99,6 @@ public final class SdpConnection implements CompletionHandler {
     private final MemoryRegion txMr;
     private final int[] txFree;
     private int txFreeCount;
-    /** The endpoint sends a message's payload straight from the application's direct buffer (see writeBcopy). */
-    private final boolean gatherSends;
     /** Send buffers whose message takes its payload from the application's buffer until the SEND completes. */
     private final boolean[] txGathering;
     private int gatheringSends;
@@ -263,7 +261,6 @@ public final class SdpConnection implements CompletionHandler {
         txMr = ep.register(txPool);
         txFree = new int[txCount];
         txGathering = new boolean[txCount];
-        gatherSends = ep.gathersSends();
         for (int i = 0; i < txCount; i++) {
             txFree[txFreeCount++] = txCount - 1 - i;
         }
@@ -611,14 +608,14 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /**
-     * The registered whole of {@code src} when a message may take its payload straight from it: a direct buffer, on
-     * an endpoint that sends from two regions at once. That saves the copy into the send buffer, which on tcp is a
-     * fifth of the sender's work per 64 KiB message; the write then returns once the endpoint has sent the bytes
-     * (on tcp: the kernel has them), which it does without waiting for the peer, whose credits guarantee it a receive.
-     * The registration is kept for the next write: streams reuse their buffers. Must hold the lock.
+     * The registered whole of {@code src} when a message may take its payload straight from it with a two-part SEND,
+     * saving the copy into the send buffer: a direct buffer (a heap array would be copied on its way anyway). The
+     * write then returns once the endpoint has sent the bytes (on tcp: the kernel has them), which needs nothing of
+     * the peer, whose credits guarantee it a receive. The registration is kept for the next write: streams reuse their
+     * buffers. Must hold the lock.
      */
     private MemoryRegion gatherRegion(ByteBuffer src) {
-        if (!gatherSends || src == null || !src.isDirect()) {
+        if (src == null || !src.isDirect()) {
             return null;
         }
         if (src == gatherSource) {

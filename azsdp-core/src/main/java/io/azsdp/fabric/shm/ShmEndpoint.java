@@ -218,11 +218,6 @@ final class ShmEndpoint implements Endpoint {
         send(wrId, region, offset, length, null, 0, 0, true);
     }
 
-    @Override
-    public boolean gathersSends() {
-        return true;
-    }
-
     /** Both parts are copied into the ring at once: the body's one copy on this side. */
     @Override
     public void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,

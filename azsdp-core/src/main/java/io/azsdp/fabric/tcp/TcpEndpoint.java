@@ -233,11 +233,6 @@ final class TcpEndpoint implements Endpoint {
         send(wrId, r, offset, length, null, 0, 0);
     }
 
-    @Override
-    public boolean gathersSends() {
-        return true;
-    }
-
     /** The writer's gathering write takes the body straight from its region: no copy of it in user space. */
     @Override
     public void postSendGather(long wrId, MemoryRegion head, int headOffset, int headLength, MemoryRegion body,

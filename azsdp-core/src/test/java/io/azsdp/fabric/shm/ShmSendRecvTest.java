@@ -141,10 +141,7 @@ class ShmSendRecvTest {
         int credits = 6;
         try (Pair p = pair(options(max, credits, 4))) {
             Recorder server = new Recorder();
-            p.server().setHandler(server);
-            p.server().start();
-            p.client().setHandler(new Recorder());
-            p.client().start();
+            p.start(new Recorder(), server);
             ByteBuffer txBuf = ByteBuffer.allocateDirect(max);
             MemoryRegion tx = p.client().register(txBuf);
             int[] lengths = {max, 0, 1, 7, 999, 513};
@@ -175,12 +172,8 @@ class ShmSendRecvTest {
         int credits = 6;
         try (Pair p = pair(options(max, credits, 4))) {
             Recorder server = new Recorder();
-            p.server().setHandler(server);
-            p.server().start();
             Recorder client = new Recorder();
-            p.client().setHandler(client);
-            p.client().start();
-            assertTrue(p.client().gathersSends());
+            p.start(client, server);
             ByteBuffer headBuf = ByteBuffer.allocateDirect(16);
             ByteBuffer bodyBuf = ByteBuffer.allocateDirect(max);
             MemoryRegion head = p.client().register(headBuf);

@@ -40,6 +40,14 @@ final class ShmTestSupport {
 
     /** Connected, not started endpoints. Closing aborts both (idempotent if the test closed them already). */
     record Pair(Endpoint client, Endpoint server) implements AutoCloseable {
+        /** Starts both ends with these handlers. */
+        void start(Recorder clientEvents, Recorder serverEvents) {
+            server.setHandler(serverEvents);
+            server.start();
+            client.setHandler(clientEvents);
+            client.start();
+        }
+
         @Override
         public void close() {
             client.abort();

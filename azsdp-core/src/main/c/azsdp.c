@@ -652,6 +652,18 @@ static int az_writable(uintptr_t addr) {
     return rc >= 0;
 }
 
+/* 1 when a range that is not yet released has this completion word. */
+static int az_word_in_use(uintptr_t word) {
+    uint32_t n = AZ_LD(&az_hwm);
+    for (uint32_t i = 0; i < n; i++) {
+        struct az_snap s;
+        if (az_read(i, &s) && !(s.ctl & AZ_RELEASED)
+            && (uintptr_t)s.word == word)
+            return 1;
+    }
+    return 0;
+}
+
 /* Counts ACTIVE and RETIRING slots covering page. */
 static void az_cover(uintptr_t page, int *active, int *retiring) {
     *active = *retiring = 0;
@@ -909,9 +921,12 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
         || peerPid < 0)
         return -EINVAL;
     /* The handler will read the word and count itself in the next one:
-     * fail now (EFAULT) if it cannot. */
-    if (!az_readable((uintptr_t)completionAddress)
-        || !az_writable((uintptr_t)completionAddress + 4))
+     * fail now (EFAULT) if it cannot. Two system calls: skipped when a range
+     * not yet released uses the same word (it was checked then, and stays
+     * allocated until that release), as every send of a connection does. */
+    if (!az_word_in_use((uintptr_t)completionAddress)
+        && (!az_readable((uintptr_t)completionAddress)
+            || !az_writable((uintptr_t)completionAddress + 4)))
         return -EFAULT;
 
     uint32_t idx, gen = 0;

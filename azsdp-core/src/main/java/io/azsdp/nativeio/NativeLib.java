@@ -227,7 +227,8 @@ public final class NativeLib {
      * @param peerPid the process that completes the word, or 0
      * @return a range id {@code >= 0}, or a negative errno: {@code -EINVAL} (not page-aligned, empty,
      *     unaligned or null completion word, negative pid), {@code -EFAULT} (completion word not
-     *     readable or the count after it not writable), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
+     *     readable or the count after it not writable; not checked again while a range not yet released uses the
+     *     same word), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
      *     or what mprotect(2) returned ({@code -ENOMEM} for unmapped memory)
      */
     public static int protect(long address, long length, long completionAddress, int target, int peerPid) {

@@ -99,12 +99,11 @@ public final class SdpConnection implements CompletionHandler {
     private final MemoryRegion txMr;
     private final int[] txFree;
     private int txFreeCount;
-    /** Send buffers whose message takes its payload from the application's buffer until the SEND completes. */
-    private final boolean[] txGathering;
+    /** Per send buffer: the application's region its message takes its payload from until the SEND completes. */
+    private final MemoryRegion[] txGatherMr;
     private int gatheringSends;
-    /** The last direct buffer sent from, registered whole; kept for the next write, which usually reuses it. */
-    private ByteBuffer gatherSource;
-    private MemoryRegion gatherMr;
+    /** Registrations of the application's direct buffers, kept for the next writes (two-part SENDs, adverts). */
+    private final SourceRegions sources;
     /** Send buffer gathering BCopy bytes while no credit is free (-1: none), and its payload length. */
     private int pendingSlot = -1;
     private int pendingLen;
@@ -260,7 +259,8 @@ public final class SdpConnection implements CompletionHandler {
         txPool = pageAligned(peerRxBufSize * txCount);
         txMr = ep.register(txPool);
         txFree = new int[txCount];
-        txGathering = new boolean[txCount];
+        txGatherMr = new MemoryRegion[txCount];
+        sources = new SourceRegions(ep);
         for (int i = 0; i < txCount; i++) {
             txFree[txFreeCount++] = txCount - 1 - i;
         }
@@ -608,50 +608,25 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     /**
-     * The registered whole of {@code src} when a message may take its payload straight from it with a two-part SEND,
-     * saving the copy into the send buffer: a direct buffer (a heap array would be copied on its way anyway). The
-     * write then returns once the endpoint has sent the bytes (on tcp: the kernel has them), which needs nothing of
-     * the peer, whose credits guarantee it a receive. The registration is kept for the next write: streams reuse their
-     * buffers. Must hold the lock.
+     * The registered whole of {@code src} (one more user) when a message may take its payload straight from it with a
+     * two-part SEND, saving the copy into the send buffer: a direct buffer (a heap array would be copied on its way
+     * anyway). The write then returns once the endpoint has sent the bytes (on tcp: the kernel has them), which needs
+     * nothing of the peer, whose credits guarantee it a receive. Null: copy. Must hold the lock.
      */
     private MemoryRegion gatherRegion(ByteBuffer src) {
-        if (src == null || !src.isDirect()) {
-            return null;
-        }
-        if (src == gatherSource) {
-            return gatherMr;
-        }
-        if (gatheringSends > 0) {
-            return null; // the registration in use stays until its sends are done (they are before the write returns)
-        }
-        releaseGatherRegion();
-        try {
-            gatherMr = ep.register(src.duplicate().clear());
-            gatherSource = src;
-        } catch (IOException | RuntimeException e) {
-            LOG.debug("AZ-SDP: sending from {} by copy: {}", src, e.toString());
-            return null;
-        }
-        return gatherMr;
-    }
-
-    private void releaseGatherRegion() {
-        if (gatherMr != null) {
-            ep.deregister(gatherMr);
-            gatherMr = null;
-            gatherSource = null;
-        }
+        return src != null && src.isDirect() ? sources.acquire(src) : null;
     }
 
     /** A Data message whose payload is {@code n} bytes of the registered application buffer at {@code from}. */
     private void postGathered(int slot, int n, MemoryRegion from, int offset) throws IOException {
-        txGathering[slot] = true; // before the post: a provider may complete it inline
+        txGatherMr[slot] = from; // before the post: a provider may complete it inline
         gatheringSends++;
         try {
             postMessage(slot, Bsdh.MID_DATA, 0, Bsdh.SIZE + n, from, offset);
         } catch (IOException | RuntimeException e) {
-            txGathering[slot] = false;
+            txGatherMr[slot] = null;
             gatheringSends--;
+            sources.release(from);
             throw e;
         }
     }
@@ -748,15 +723,24 @@ public final class SdpConnection implements CompletionHandler {
         }
         while (src.position() < src.limit() - (int) (end - pe)) {
             int n = (int) Math.min(pe - (ProtectedMemory.address(src) + src.position()), maxProtectedAdvert);
-            ByteBuffer body = src.duplicate();
-            body.limit(body.position() + n);
-            MemoryRegion mr = ep.register(body);
             lock.lock();
             try {
-                advertise(mr, mr.address(), n, TxAdverts.PROTECTED, -1);
-            } catch (IOException | RuntimeException e) {
-                ep.deregister(mr);
-                throw e;
+                MemoryRegion mr = sources.acquire(src); // the whole buffer: the pages start at its position
+                long vaddr;
+                if (mr != null) {
+                    vaddr = mr.address() + src.position();
+                } else {
+                    ByteBuffer body = src.duplicate();
+                    body.limit(body.position() + n);
+                    mr = ep.register(body);
+                    vaddr = mr.address();
+                }
+                try {
+                    advertise(mr, vaddr, n, TxAdverts.PROTECTED, -1);
+                } catch (IOException | RuntimeException e) {
+                    releaseSource(mr);
+                    throw e;
+                }
             } finally {
                 unlock();
             }
@@ -843,7 +827,7 @@ public final class SdpConnection implements CompletionHandler {
             }
             throw e;
         }
-        adverts.push(txMseq, len, kind, kind == TxAdverts.PROTECTED ? mr : null, range, stageOff);
+        adverts.push(txMseq, len, kind, kind == TxAdverts.PROTECTED ? mr : null, vaddr, range, stageOff);
         stats.srcAvailsSent++;
     }
 
@@ -904,6 +888,13 @@ public final class SdpConnection implements CompletionHandler {
         return acked;
     }
 
+    /** An advert or message no longer takes bytes from {@code mr}: a kept registration, or one of its own. */
+    private void releaseSource(MemoryRegion mr) {
+        if (!sources.release(mr)) {
+            ep.deregister(mr);
+        }
+    }
+
     /** The oldest advert is done (read, cancelled or abandoned): give back what it held. */
     private void completeAdvert() {
         int i = adverts.head();
@@ -911,11 +902,11 @@ public final class SdpConnection implements CompletionHandler {
         if (kind == TxAdverts.PROTECTED) {
             MemoryRegion mr = adverts.region(i);
             boolean read = adverts.acked(i) == adverts.len(i) && !disconnected && error == null;
-            if (!read || !lingering.offer(adverts.rangeId(i), mr.address(), mr.length(), adverts.target(i),
+            if (!read || !lingering.offer(adverts.rangeId(i), adverts.address(i), adverts.len(i), adverts.target(i),
                     mr.buffer())) {
                 ProtectedMemory.release(adverts.rangeId(i));
             }
-            ep.deregister(mr);
+            releaseSource(mr);
         }
         if (adverts.stageOff(i) >= 0) {
             txStageRing.free(adverts.stageOff(i), adverts.len(i));
@@ -1280,8 +1271,9 @@ public final class SdpConnection implements CompletionHandler {
         try {
             if (tag == WR_SEND) {
                 txFree[txFreeCount++] = idx;
-                if (txGathering[idx]) {
-                    txGathering[idx] = false;
+                if (txGatherMr[idx] != null) {
+                    sources.release(txGatherMr[idx]);
+                    txGatherMr[idx] = null;
                     gatheringSends--;
                 }
                 if (status != WcStatus.SUCCESS) {
@@ -1611,7 +1603,7 @@ public final class SdpConnection implements CompletionHandler {
     private void releaseRegions() {
         ep.deregister(rxMr);
         ep.deregister(txMr);
-        releaseGatherRegion();
+        sources.releaseAll();
         if (stageMr != null) {
             ep.deregister(stageMr);
         }

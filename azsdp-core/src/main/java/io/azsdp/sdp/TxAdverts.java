@@ -22,6 +22,7 @@ final class TxAdverts {
     private final int[] stageOff;
     private final int[] target;
     private final MemoryRegion[] region;
+    private final long[] address;
     private int head;
     private int count;
     /** Bytes advertised so far, modulo 2^32: the peer counts the bytes it read the same way in our notify word. */
@@ -36,6 +37,7 @@ final class TxAdverts {
         stageOff = new int[capacity];
         target = new int[capacity];
         region = new MemoryRegion[capacity];
+        address = new long[capacity];
     }
 
     int count() {
@@ -52,13 +54,14 @@ final class TxAdverts {
     }
 
     /** Records an advert just sent; returns its index. */
-    int push(int msgSeq, int bytes, int k, MemoryRegion mr, int range, int off) {
+    int push(int msgSeq, int bytes, int k, MemoryRegion mr, long vaddr, int range, int off) {
         int i = (head + count) % mseq.length;
         mseq[i] = msgSeq;
         len[i] = bytes;
         acked[i] = 0;
         kind[i] = k;
         region[i] = mr;
+        address[i] = vaddr;
         rangeId[i] = range;
         stageOff[i] = off;
         count++;
@@ -113,5 +116,10 @@ final class TxAdverts {
 
     MemoryRegion region(int i) {
         return region[i];
+    }
+
+    /** Where advert i's bytes start (in the peer's terms). */
+    long address(int i) {
+        return address[i];
     }
 }

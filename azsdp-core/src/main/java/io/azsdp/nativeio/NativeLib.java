@@ -55,6 +55,7 @@ public final class NativeLib {
     private static final class Holder {
         static final String UNAVAILABLE_REASON = load();
         static final boolean AVAILABLE = UNAVAILABLE_REASON == null;
+        static final int PAGE_SIZE = AVAILABLE ? pageSize0() : 0;
     }
 
     public static boolean isAvailable() {
@@ -88,7 +89,7 @@ public final class NativeLib {
     /** {@code sysconf(_SC_PAGESIZE)}. */
     public static int pageSize() {
         check();
-        return pageSize0();
+        return Holder.PAGE_SIZE;
     }
 
     /**

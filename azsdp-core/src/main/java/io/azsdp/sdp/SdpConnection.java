@@ -104,6 +104,9 @@ public final class SdpConnection implements CompletionHandler {
     private int gatheringSends;
     /** Registrations of the application's direct buffers, kept for the next writes (two-part SENDs, adverts). */
     private final SourceRegions sources;
+    /** The last buffer writeProtected wrote and its native address. Guarded by writeLock. */
+    private ByteBuffer addressedSource;
+    private long addressedBase;
     /** Send buffer gathering BCopy bytes while no credit is free (-1: none), and its payload length. */
     private int pendingSlot = -1;
     private int pendingLen;
@@ -710,7 +713,12 @@ public final class SdpConnection implements CompletionHandler {
      */
     private void writeProtected(ByteBuffer src) throws IOException {
         int page = ProtectedMemory.pageSize();
-        long addr = ProtectedMemory.address(src) + src.position();
+        if (src != addressedSource) { // a native call: streams write the same buffer again
+            addressedBase = ProtectedMemory.address(src);
+            addressedSource = src;
+        }
+        long base = addressedBase;
+        long addr = base + src.position();
         long end = addr + src.remaining();
         long pa = (addr + page - 1) / page * page;
         long pe = end / page * page;
@@ -722,7 +730,7 @@ public final class SdpConnection implements CompletionHandler {
             writeBcopy(src, null, 0, (int) (pa - addr));
         }
         while (src.position() < src.limit() - (int) (end - pe)) {
-            int n = (int) Math.min(pe - (ProtectedMemory.address(src) + src.position()), maxProtectedAdvert);
+            int n = (int) Math.min(pe - (base + src.position()), maxProtectedAdvert);
             lock.lock();
             try {
                 MemoryRegion mr = sources.acquire(src); // the whole buffer: the pages start at its position

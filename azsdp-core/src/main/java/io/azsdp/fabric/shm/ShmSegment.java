@@ -261,7 +261,7 @@ final class ShmSegment {
 
     /** Native address of side {@code s}'s notify word, for futex waits. */
     long notifyAddress(int side) {
-        return NativeLib.address(buf) + notifyOffset(side);
+        return base + notifyOffset(side);
     }
 
     /**

@@ -14,8 +14,9 @@ import org.slf4j.LoggerFactory;
  * no deregistration and no allocation. An entry is a whole buffer (position 0 to capacity), found again by the same
  * object or, with the native library, by the same address and capacity (a new view of the same memory); it counts the
  * messages still using it, and only an unused entry is replaced, the least recently used first. A registered buffer
- * stays reachable, so its memory stays allocated, until it is replaced or the connection ends. Guarded by the
- * connection's lock; no allocation on a hit.
+ * stays reachable, so its memory stays allocated, until it is replaced or the connection ends. Registered read-only:
+ * the peer may READ an advertised buffer, but a WRITE into one (with a key it guessed) is refused, also while the
+ * registration is only kept. Guarded by the connection's lock; no allocation on a hit.
  */
 final class SourceRegions {
     private static final Logger LOG = LoggerFactory.getLogger(SourceRegions.class);
@@ -47,7 +48,7 @@ final class SourceRegions {
             }
             drop(i);
             try {
-                region[i] = ep.register(src.duplicate().clear());
+                region[i] = ep.register(src.duplicate().clear().asReadOnlyBuffer());
             } catch (IOException | RuntimeException e) {
                 LOG.debug("AZ-SDP: {} not registered: {}", src, e.toString());
                 return null;

@@ -99,6 +99,11 @@ class SourceRegionsTest {
         }
         assertNotSame(mr, regions.acquire(a.clear().slice(0, 4096)), "a view of part of it is another region");
         assertArrayEquals(content(a), readRemote(1, mr, SIZE), "the peer reads the whole buffer");
+        reader.postWrite(2, sink, 0, 16, mr.address(), mr.rkey());
+        int[] c = readerCompletions.poll(20, TimeUnit.SECONDS);
+        assertNotNull(c, "no WRITE completion");
+        assertEquals(WcStatus.REM_ACCESS_ERR, c[2], "a WRITE into a kept registration");
+        assertArrayEquals(content(filled(SIZE, 1)), content(a), "the buffer is untouched");
     }
 
     @Test

@@ -740,7 +740,7 @@ public final class SdpConnection implements CompletionHandler {
                 } else {
                     ByteBuffer body = src.duplicate();
                     body.limit(body.position() + n);
-                    mr = ep.register(body);
+                    mr = ep.register(body.asReadOnlyBuffer()); // the peer READs it, never writes
                     vaddr = mr.address();
                 }
                 try {

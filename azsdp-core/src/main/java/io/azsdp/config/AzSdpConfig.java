@@ -31,12 +31,6 @@ public final class AzSdpConfig {
      * the kernel does not. Setting {@link #ZCOPY_THRESHOLD} sets it too (see {@link #put}).
      */
     public static final String ZCOPY_THRESHOLD_TCP = ZCOPY_THRESHOLD + ".tcp";
-    /**
-     * The threshold on the shm fabric, where a READ is one local copy and an asynchronous zero-copy write no round
-     * trip: zero copy measured faster than BCopy from 16 KiB there (docs/BENCHMARKS.md). Setting
-     * {@link #ZCOPY_THRESHOLD} sets it too.
-     */
-    public static final String ZCOPY_THRESHOLD_SHM = ZCOPY_THRESHOLD + ".shm";
     public static final String ZCOPY_MAX_ADVERTS = "azsdp.zcopy.maxAdverts";
     public static final String ZCOPY_POOL_BYTES = "azsdp.zcopy.poolBytes";
     public static final String ZCOPY_READ_CHUNK = "azsdp.zcopy.readChunk";
@@ -63,7 +57,6 @@ public final class AzSdpConfig {
             Map.entry(PROTECTION_WARN_MS, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD_TCP, range(1, Integer.MAX_VALUE)),
-            Map.entry(ZCOPY_THRESHOLD_SHM, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
             Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),
             Map.entry(ZCOPY_READ_CHUNK, range(4096, 1 << 30)),
@@ -192,7 +185,6 @@ public final class AzSdpConfig {
         if (key.equals(ZCOPY_THRESHOLD)) {
             // Whoever sets the threshold means it on every fabric, unless they also name a fabric's own.
             target.put(ZCOPY_THRESHOLD_TCP, value.toLowerCase(Locale.ROOT));
-            target.put(ZCOPY_THRESHOLD_SHM, value.toLowerCase(Locale.ROOT));
         }
     }
 

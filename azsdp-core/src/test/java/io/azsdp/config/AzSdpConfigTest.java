@@ -29,9 +29,9 @@ class AzSdpConfigTest {
     }
 
     @Test
-    void tcpAndShmHaveTheirOwnZeroCopyThresholdUnlessTheGeneralOneIsSet() {
+    void tcpHasItsOwnZeroCopyThresholdUnlessTheGeneralOneIsSet() {
         AzSdpConfig defaults = load();
-        assertEquals(16384, defaults.zcopyThreshold("shm"));
+        assertEquals(65536, defaults.zcopyThreshold("shm"));
         assertEquals(Integer.MAX_VALUE, defaults.zcopyThreshold("tcp"));
         assertEquals(65536, defaults.zcopyThreshold("rdma"), "a fabric without its own key uses the general one");
 
@@ -42,9 +42,6 @@ class AzSdpConfigTest {
         AzSdpConfig both = load(AzSdpConfig.ZCOPY_THRESHOLD_TCP, "8192", AzSdpConfig.ZCOPY_THRESHOLD, "4096");
         assertEquals(4096, both.zcopyThreshold("shm"));
         assertEquals(8192, both.zcopyThreshold("tcp"), "the fabric's own key wins in the same layer");
-        AzSdpConfig shm = load(AzSdpConfig.ZCOPY_THRESHOLD_SHM, "32768", AzSdpConfig.ZCOPY_THRESHOLD, "4096");
-        assertEquals(32768, shm.zcopyThreshold("shm"));
-        assertEquals(4096, shm.zcopyThreshold("rdma"));
 
         AzSdpConfig perSocket = both.with(AzSdpConfig.ZCOPY_THRESHOLD, 100);
         assertEquals(100, perSocket.zcopyThreshold("tcp"), "a later general setting applies to every fabric");

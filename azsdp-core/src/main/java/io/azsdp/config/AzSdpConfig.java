@@ -44,6 +44,14 @@ public final class AzSdpConfig {
     public static final String WAIT_SPIN_MICROS = "azsdp.wait.spinMicros";
     public static final String PROTECTION = "azsdp.protection";
     public static final String PROTECTION_WARN_MS = "azsdp.protection.warnMs";
+    /**
+     * In azsdp mode, a write smaller than this whose pages are not still protected from an earlier send of them goes by
+     * synchronous zero copy while the connection's lazy unprotect keeps finding nothing to reuse: protecting and
+     * releasing fresh pages then costs more than waiting for the peer's READ. 0: always protect.
+     */
+    public static final String PROTECTION_SYNC_BELOW = "azsdp.protection.syncBelow";
+    /** The same on the shm fabric, where the peer's READ is one local copy. Setting the general key sets it too. */
+    public static final String PROTECTION_SYNC_BELOW_SHM = PROTECTION_SYNC_BELOW + ".shm";
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
     private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
@@ -55,6 +63,8 @@ public final class AzSdpConfig {
             Map.entry(MODE, oneOf("bcopy", "zcopy", "auto", "azsdp")),
             Map.entry(PROTECTION, oneOf("mprotect", "copy")),
             Map.entry(PROTECTION_WARN_MS, range(1, Integer.MAX_VALUE)),
+            Map.entry(PROTECTION_SYNC_BELOW, range(0, Integer.MAX_VALUE)),
+            Map.entry(PROTECTION_SYNC_BELOW_SHM, range(0, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD_TCP, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
@@ -145,8 +155,17 @@ public final class AzSdpConfig {
 
     /** The zero-copy threshold on {@code fabric}: its own {@code azsdp.zcopy.threshold.<fabric>} if there is one. */
     public int zcopyThreshold(String fabric) {
-        String own = ZCOPY_THRESHOLD + "." + fabric;
-        return intValue(KEYS.containsKey(own) ? own : ZCOPY_THRESHOLD);
+        return onFabric(ZCOPY_THRESHOLD, fabric);
+    }
+
+    /** {@link #PROTECTION_SYNC_BELOW} on {@code fabric}: its own if there is one. */
+    public int protectionSyncBelow(String fabric) {
+        return onFabric(PROTECTION_SYNC_BELOW, fabric);
+    }
+
+    private int onFabric(String key, String fabric) {
+        String own = key + "." + fabric;
+        return intValue(KEYS.containsKey(own) ? own : key);
     }
 
     public Map<String, String> asMap() {
@@ -182,9 +201,12 @@ public final class AzSdpConfig {
                     + err);
         }
         target.put(key, value.toLowerCase(Locale.ROOT));
+        // Whoever sets a general key that has fabric variants means it on every fabric, unless they also name a
+        // fabric's own (which sorts after it: see overlay).
         if (key.equals(ZCOPY_THRESHOLD)) {
-            // Whoever sets the threshold means it on every fabric, unless they also name a fabric's own.
             target.put(ZCOPY_THRESHOLD_TCP, value.toLowerCase(Locale.ROOT));
+        } else if (key.equals(PROTECTION_SYNC_BELOW)) {
+            target.put(PROTECTION_SYNC_BELOW_SHM, value.toLowerCase(Locale.ROOT));
         }
     }
 

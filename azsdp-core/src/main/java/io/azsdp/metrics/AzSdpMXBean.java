@@ -21,6 +21,8 @@ public interface AzSdpMXBean {
 
     long getProtectedSendsReused();
 
+    long getProtectSkipped();
+
     int getSrcAvailsOutstanding();
 
     long getWriterStalls();

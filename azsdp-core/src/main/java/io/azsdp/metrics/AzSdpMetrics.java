@@ -108,6 +108,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getProtectSkipped() {
+        return sum(SdpStats::protectSkipped);
+    }
+
+    @Override
     public long getWriterStalls() {
         return sum(SdpStats::writerStalls);
     }

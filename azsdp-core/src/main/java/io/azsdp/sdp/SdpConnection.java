@@ -181,6 +181,9 @@ public final class SdpConnection implements CompletionHandler {
     private final DeferredCompletions deferred = new DeferredCompletions();
     /** Completed protected sends whose pages stay read-only until a store or a new send (lazy unprotect). */
     private final LingeringRanges lingering = new LingeringRanges();
+    /** Below this, an azsdp-mode write may go synchronously when protecting fresh pages would cost more. */
+    private final int protectSyncBelow;
+    private final ProtectChoice protectChoice = new ProtectChoice();
     private final DeferredCompletions.Sink replay = new DeferredCompletions.Sink() {
         @Override
         public void completion(int opcode, long wrId, int byteLen, int status) {
@@ -237,6 +240,7 @@ public final class SdpConnection implements CompletionHandler {
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
+        this.protectSyncBelow = cfg.protectionSyncBelow(ep.fabricName());
         this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
@@ -341,8 +345,11 @@ public final class SdpConnection implements CompletionHandler {
                 // A read-only buffer (a mapped file, a view of someone else's memory) cannot be protected and may
                 // still change behind the view: zero copy, but synchronous.
                 writeZcopyDirect(src);
-            } else if (protection) {
+            } else if (protection && (len >= protectSyncBelow || protectChoice.protect())) {
                 writeProtected(src);
+            } else if (protection) {
+                stats.protectSkipped++;
+                writeZcopyDirect(src);
             } else {
                 writeStaged(src, null, 0, len, true);
             }
@@ -817,7 +824,9 @@ public final class SdpConnection implements CompletionHandler {
             range = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
                     ep.peerPid());
             stats.protectedSends++;
-            stats.protectedReused += lingering.protectedAgain(vaddr, len);
+            int reused = lingering.protectedAgain(vaddr, len);
+            stats.protectedReused += reused;
+            protectChoice.protectedSend(reused > 0);
         }
         int slot = txFree[--txFreeCount];
         int base = slot * peerRxBufSize;

@@ -13,6 +13,7 @@ public final class SdpStats {
     long srcAvailsSent;
     long protectedSends;
     long protectedReused;
+    long protectSkipped;
     long writerStalls;
     long signalsCaughtSpinning;
 
@@ -30,6 +31,7 @@ public final class SdpStats {
             total.srcAvailsSent += srcAvailsSent;
             total.protectedSends += protectedSends;
             total.protectedReused += protectedReused;
+            total.protectSkipped += protectSkipped;
             total.writerStalls += writerStalls;
             total.signalsCaughtSpinning += signalsCaughtSpinning;
         }
@@ -100,13 +102,21 @@ public final class SdpStats {
         return protectedReused;
     }
 
+    /**
+     * Azsdp-mode writes sent by synchronous zero copy because protecting fresh pages would have cost more (see
+     * {@code azsdp.protection.syncBelow}).
+     */
+    public long protectSkipped() {
+        return protectSkipped;
+    }
+
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", gatheredSent=" + gatheredBytesSent + ", zcopySent="
                 + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
-                + ", protectedReused=" + protectedReused + ", writerStalls=" + writerStalls
+                + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped + ", writerStalls=" + writerStalls
                 + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
     }
 }

@@ -46,4 +46,19 @@ class AzSdpConfigTest {
         AzSdpConfig perSocket = both.with(AzSdpConfig.ZCOPY_THRESHOLD, 100);
         assertEquals(100, perSocket.zcopyThreshold("tcp"), "a later general setting applies to every fabric");
     }
+
+    @Test
+    void shmHasItsOwnProtectionSyncBelowUnlessTheGeneralOneIsSet() {
+        AzSdpConfig defaults = load();
+        assertEquals(524288, defaults.protectionSyncBelow("shm"));
+        assertEquals(0, defaults.protectionSyncBelow("rdma"), "a fabric without its own key uses the general one");
+
+        AzSdpConfig general = load(AzSdpConfig.PROTECTION_SYNC_BELOW, "0");
+        assertEquals(0, general.protectionSyncBelow("shm"));
+
+        AzSdpConfig both = load(AzSdpConfig.PROTECTION_SYNC_BELOW_SHM, "8192", AzSdpConfig.PROTECTION_SYNC_BELOW, "0");
+        assertEquals(8192, both.protectionSyncBelow("shm"), "the fabric's own key wins in the same layer");
+        assertEquals(0, both.with(AzSdpConfig.PROTECTION_SYNC_BELOW, 0).protectionSyncBelow("shm"));
+        assertThrows(IllegalArgumentException.class, () -> load(AzSdpConfig.PROTECTION_SYNC_BELOW_SHM, "-1"));
+    }
 }

@@ -8,6 +8,7 @@ import io.azsdp.AzSdp;
 import io.azsdp.config.AzSdpConfig;
 import io.azsdp.fabric.Fabrics;
 import io.azsdp.nativeio.NativeLib;
+import io.azsdp.sdp.SdpStats;
 import io.azsdp.socket.AzSdpSocket;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -61,9 +62,15 @@ class AsyncZeroCopyTest {
         return (int) Math.min(MAX, Math.max(1, Math.round(Math.exp(r.nextDouble() * Math.log(MAX)))));
     }
 
-    @ParameterizedTest(name = "{0}, {1} messages, gc={2}")
-    @CsvSource({"shm, 10000, false", "shm, 3000, true", "tcp, 2000, false"})
-    void overwriteRightAfterWrite(String fabric, int messages, boolean gcStorm) throws Exception {
+    /**
+     * With {@code alwaysProtect}, every azsdp-mode write from a direct buffer protects its pages; without it, writes
+     * below {@code azsdp.protection.syncBelow} may go synchronously (this stream rewrites every buffer it sends).
+     */
+    @ParameterizedTest(name = "{0}, {1} messages, gc={2}, alwaysProtect={3}")
+    @CsvSource({"shm, 10000, false, true", "shm, 3000, true, true", "shm, 3000, false, false",
+        "tcp, 2000, false, true"})
+    void overwriteRightAfterWrite(String fabric, int messages, boolean gcStorm, boolean alwaysProtect)
+            throws Exception {
         if (fabric.equals("shm")) {
             assumeShm();
         }
@@ -80,7 +87,8 @@ class AsyncZeroCopyTest {
             }
         }, "gc-storm");
         long faultsBefore = NativeLib.isAvailable() ? NativeLib.protectionFaults() : 0;
-        try (AzSdpSocket s = new AzSdpSocket(config(fabric))) {
+        AzSdpConfig cfg = alwaysProtect ? config(fabric).with(AzSdpConfig.PROTECTION_SYNC_BELOW, 0) : config(fabric);
+        try (AzSdpSocket s = new AzSdpSocket(cfg)) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
             if (gcStorm) {
                 gc.start();
@@ -128,6 +136,8 @@ class AsyncZeroCopyTest {
             if (fabric.equals("shm")) {
                 assertTrue(s.connection().stats().protectedSends() > 0, "no write was protected");
                 assertTrue(NativeLib.protectionFaults() > faultsBefore, "no overwrite ever waited on a fault");
+                assertEquals(alwaysProtect, s.connection().stats().protectSkipped() == 0,
+                        "writes sent synchronously instead of protected: " + s.connection().stats().protectSkipped());
                 // The same figures through JMX, as an operator would read them.
                 javax.management.MBeanServer mbs = java.lang.management.ManagementFactory.getPlatformMBeanServer();
                 javax.management.ObjectName name = new javax.management.ObjectName("io.azsdp:type=AzSdp");
@@ -231,6 +241,49 @@ class AsyncZeroCopyTest {
             String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
                     "verdict", Duration.ofSeconds(30));
             assertTrue(verdict.startsWith("VERIFIED messages=" + (sends + 1) + " "), verdict);
+        }
+    }
+
+    /**
+     * A stream that rewrites its buffer before every send finds nothing for lazy unprotect to reuse: below
+     * {@code azsdp.protection.syncBelow} it then mostly sends synchronously (no mprotect), trying protection again now
+     * and then; with the key at 0 every write is protected. Every message is verified by the peer either way.
+     */
+    @ParameterizedTest(name = "syncBelow={0}")
+    @CsvSource({"-1", "0"})
+    void rewrittenBufferGoesSynchronouslyBelowSyncBelow(int syncBelow) throws Exception {
+        assumeShm();
+        Peer sink = Peer.start("sink-rewrite", Map.of(), "pattern-sink");
+        int port = sink.awaitReady();
+        int len = 64 << 10;
+        int sends = 300;
+        AzSdpConfig cfg = syncBelow < 0 ? config("shm") : config("shm").with(AzSdpConfig.PROTECTION_SYNC_BELOW, 0);
+        assertEquals(syncBelow < 0 ? 524288 : 0, cfg.protectionSyncBelow("shm"));
+        try (AzSdpSocket s = new AzSdpSocket(cfg)) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
+            ByteBuffer buf = AzSdp.allocate(len);
+            byte[] content = new byte[len];
+            for (int i = 0; i < sends; i++) {
+                PatternSink.fill(content, i, len);
+                buf.put(0, content); // a store into pages the last send may still protect
+                hdr.writeInt(i);
+                hdr.writeInt(len);
+                s.byteChannel().write(buf.duplicate());
+            }
+            hdr.writeInt(-1);
+            hdr.writeInt(0);
+            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
+                    "verdict", Duration.ofSeconds(60));
+            assertTrue(verdict.startsWith("VERIFIED messages=" + sends + " "), verdict);
+            SdpStats st = s.connection().stats();
+            assertEquals(sends, st.protectedSends() + st.protectSkipped(), st.toString());
+            if (syncBelow < 0) {
+                // 8 protected, 64 synchronous, 8 protected, 128 synchronous, 8 protected, the rest synchronous.
+                assertEquals(24, st.protectedSends(), st.toString());
+            } else {
+                assertEquals(0, st.protectSkipped(), st.toString());
+            }
         }
     }
 

@@ -1,0 +1,43 @@
+package io.azsdp.sdp;
+
+/**
+ * Protect or wait: for an azsdp-mode write below the fabric's {@code azsdp.protection.syncBelow}, whether to protect
+ * its pages (and return at once) or send it by synchronous zero copy. Protecting pages that are no longer read-only
+ * from an earlier send costs two mprotect calls, each with a TLB flush (3.5 us apiece for 64 KiB on the development
+ * machine, single-threaded), which is more than a synchronous READ of that size takes on shm. Lazy unprotect makes
+ * re-sending an unchanged buffer free, so only a run of protected sends that found nothing to reuse (the application
+ * rewrites its buffers, or rotates more of them than lazy unprotect keeps) switches to waiting; it tries protecting
+ * again after a number of sends that doubles while those tries keep finding nothing. Guarded by the connection's
+ * write lock; no allocation.
+ */
+final class ProtectChoice {
+    /** More than LingeringRanges keeps: a rotation it can hold reaches its first reuse before this many misses. */
+    private static final int MISSES = 8;
+    private static final int MIN_WAITS = 64;
+    private static final int MAX_WAITS = 4096;
+
+    private int misses;
+    private int waitsLeft;
+    private int nextWaits = MIN_WAITS;
+
+    /** True: protect this write; false: send it synchronously (counted). */
+    boolean protect() {
+        if (waitsLeft > 0) {
+            waitsLeft--;
+            return false;
+        }
+        return true;
+    }
+
+    /** A protected send found its pages still read-only from an earlier send ({@code reused}), or had to protect them. */
+    void protectedSend(boolean reused) {
+        if (reused) {
+            misses = 0;
+            nextWaits = MIN_WAITS;
+        } else if (++misses == MISSES) {
+            misses = 0;
+            waitsLeft = nextWaits;
+            nextWaits = Math.min(2 * nextWaits, MAX_WAITS);
+        }
+    }
+}

@@ -1,6 +1,9 @@
 package io.azsdp.sdp;
 
-/** Per-connection transfer counters. Written under the connection lock; read without it (monitoring only). */
+/**
+ * Per-connection transfer counters. Written under the connection lock (protectSkipped under the write lock); read
+ * without it (monitoring only).
+ */
 public final class SdpStats {
     long bcopyBytesSent;
     long gatheredBytesSent;

@@ -397,7 +397,10 @@ enum {
 #define AZ_GEN(c) ((c) >> 4)
 #define AZ_CTL(gen, bits) (((gen) << 4) | (bits))
 #define AZ_ID_BITS 16
-#define AZ_ID_GEN_MASK 0x7fffu
+#define AZ_ID_GEN_MASK 0x3fffu
+/* Bit 30 of protect's result: that call changed page protection (mprotect).
+ * Every entry point taking an id ignores it. */
+#define AZ_ID_CHANGED (1u << 30)
 #define AZ_MAX_RANGES (1 << AZ_ID_BITS)
 #define AZ_SLICE_NS 50000000L /* futex wait slice: re-check peer / release */
 #define AZ_SPINS 64           /* ~ a few microseconds of pause before sleeping */
@@ -990,7 +993,8 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
         az_free(idx, gen);
         return -err;
     }
-    return (jint)(((gen & AZ_ID_GEN_MASK) << AZ_ID_BITS) | idx);
+    return (jint)(((gen & AZ_ID_GEN_MASK) << AZ_ID_BITS) | idx
+                  | (covered && !retirer ? 0 : AZ_ID_CHANGED));
 }
 
 /* -EINVAL: not an id; 0: stale (released already); 1: live, *s filled. */
@@ -1001,7 +1005,8 @@ static int az_lookup(jint id, struct az_snap *s) {
         return -EINVAL;
     if (!az_read(idx, s))
         return 0;
-    if ((AZ_GEN(s->ctl) & AZ_ID_GEN_MASK) != ((uint32_t)id >> AZ_ID_BITS))
+    if ((AZ_GEN(s->ctl) & AZ_ID_GEN_MASK)
+        != (((uint32_t)id & ~AZ_ID_CHANGED) >> AZ_ID_BITS))
         return 0;
     return 1;
 }

@@ -66,20 +66,32 @@ public final class ProtectedMemory {
 
     /**
      * Makes the page-aligned range read-only until the 32-bit word at {@code word} reaches {@code target} (written by
-     * the peer), the peer process dies, or {@link #release} is called. Returns the range id.
+     * the peer), the peer process dies, or {@link #release} is called. Returns the range id, with
+     * {@link NativeLib#CHANGED_PAGES} set when this call changed page protection (see {@link #id}).
      */
     public static int protect(long address, long length, long word, int target, int peerPid) {
-        int id = NativeLib.protect(address, length, word, target, peerPid);
-        if (id < 0) {
-            throw new IllegalStateException("mprotect of " + length + " bytes failed: errno " + -id);
+        int rc = NativeLib.protect(address, length, word, target, peerPid);
+        if (rc < 0) {
+            throw new IllegalStateException("mprotect of " + length + " bytes failed: errno " + -rc);
         }
+        int id = id(rc);
         int slot = id & 0xffff;
         LIVE_ADDRESS[slot] = address;
         LIVE_LENGTH[slot] = length;
         LIVE_ID.set(slot, id + 1);
         LIVE_COUNT.incrementAndGet();
         LIVE_LIMIT.accumulateAndGet(slot + 1, Math::max);
-        return id;
+        return rc;
+    }
+
+    /** The id in what {@link #protect} returned, without {@link NativeLib#CHANGED_PAGES}. */
+    public static int id(int protectResult) {
+        return protectResult & ~NativeLib.CHANGED_PAGES;
+    }
+
+    /** True when the {@link #protect} call that returned this had to change page protection. */
+    public static boolean changedPages(int protectResult) {
+        return (protectResult & NativeLib.CHANGED_PAGES) != 0;
     }
 
     /**
@@ -87,6 +99,7 @@ public final class ProtectedMemory {
      * Releasing an id twice is harmless (the second call finds its slot empty or reused by another id).
      */
     public static void release(int id) {
+        id = id(id);
         if (LIVE_ID.compareAndSet(id & 0xffff, id + 1, 0)) {
             LIVE_COUNT.decrementAndGet();
         }

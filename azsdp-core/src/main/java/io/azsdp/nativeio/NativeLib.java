@@ -226,12 +226,16 @@ public final class NativeLib {
      * EFAULT.
      *
      * @param peerPid the process that completes the word, or 0
-     * @return a range id {@code >= 0}, or a negative errno: {@code -EINVAL} (not page-aligned, empty,
+     * @return a range id {@code >= 0}, with {@link #CHANGED_PAGES} set when this call changed page protection
+     *     (without it, ranges not yet released already held all of these pages read-only; every method taking an
+     *     id accepts it with or without the bit), or a negative errno: {@code -EINVAL} (not page-aligned, empty,
      *     unaligned or null completion word, negative pid), {@code -EFAULT} (completion word not
      *     readable or the count after it not writable; not checked again while a range not yet released uses the
      *     same word), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
      *     or what mprotect(2) returned ({@code -ENOMEM} for unmapped memory)
      */
+    public static final int CHANGED_PAGES = 1 << 30;
+
     public static int protect(long address, long length, long completionAddress, int target, int peerPid) {
         check();
         return protect0(address, length, completionAddress, target, peerPid);
@@ -240,8 +244,8 @@ public final class NativeLib {
     /**
      * Marks the range complete (if it is not), makes writable the pages that no other incomplete
      * range covers, wakes the threads blocked on it and frees its slot. Idempotent: releasing an
-     * already released id returns 0 (ids carry a 15-bit generation, so a stale id is recognised
-     * until its slot has been reused 32768 times).
+     * already released id returns 0 (ids carry a 14-bit generation, so a stale id is recognised
+     * until its slot has been reused 16384 times).
      *
      * @return 0, or {@code -EINVAL} for an id that was never valid
      */

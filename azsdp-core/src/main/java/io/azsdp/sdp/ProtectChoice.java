@@ -5,9 +5,10 @@ package io.azsdp.sdp;
  * its pages (and return at once) or send it by synchronous zero copy. Protecting pages that are no longer read-only
  * from an earlier send costs two mprotect calls, each with a TLB flush (3.5 us apiece for 64 KiB on the development
  * machine, single-threaded), which is more than a synchronous READ of that size takes on shm. Lazy unprotect makes
- * re-sending an unchanged buffer free, so only a run of protected sends that found nothing to reuse (the application
- * rewrites its buffers, or rotates more of them than lazy unprotect keeps) switches to waiting; it tries protecting
- * again after a number of sends that doubles while those tries keep finding nothing. Guarded by the connection's
+ * re-sending an unchanged buffer free, as does a send of pages still in flight, so only a run of protected sends that
+ * each had to make their pages read-only (the application rewrites its buffers, or rotates more of them than lazy
+ * unprotect keeps) switches to waiting; it tries protecting again after a number of sends that doubles while those
+ * tries keep finding fresh pages. Guarded by the connection's
  * write lock; no allocation.
  */
 final class ProtectChoice {
@@ -29,7 +30,10 @@ final class ProtectChoice {
         return true;
     }
 
-    /** A protected send found its pages still read-only from an earlier send ({@code reused}), or had to protect them. */
+    /**
+     * A protected send found its pages read-only already ({@code reused}: under a send still in flight, or one whose
+     * range lingers), or had to change their protection.
+     */
     void protectedSend(boolean reused) {
         if (reused) {
             misses = 0;

@@ -821,12 +821,13 @@ public final class SdpConnection implements CompletionHandler {
         lingering.advertising(adverts.targetAfter(len));
         if (kind == TxAdverts.PROTECTED) {
             // Before the SrcAvail leaves: from now on a store into these pages waits for the peer's READ.
-            range = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
+            int rc = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
                     ep.peerPid());
+            range = ProtectedMemory.id(rc);
             stats.protectedSends++;
-            int reused = lingering.protectedAgain(vaddr, len);
-            stats.protectedReused += reused;
-            protectChoice.protectedSend(reused > 0);
+            stats.protectedReused += lingering.protectedAgain(vaddr, len);
+            // Fresh pages, not those of a range in flight or lingering: the cost ProtectChoice weighs.
+            protectChoice.protectedSend(!ProtectedMemory.changedPages(rc));
         }
         int slot = txFree[--txFreeCount];
         int base = slot * peerRxBufSize;

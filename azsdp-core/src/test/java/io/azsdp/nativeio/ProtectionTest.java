@@ -197,6 +197,8 @@ class ProtectionTest {
             int x = NativeLib.protect(p.address, page, w + 16, 1, 0);
             int y = NativeLib.protect(p.address, page, w + 16, 1, 0);
             assertTrue(x >= 0 && y >= 0 && x != y, x + " " + y);
+            assertTrue((x & NativeLib.CHANGED_PAGES) != 0, "the first made the page read-only");
+            assertEquals(0, y & NativeLib.CHANGED_PAGES, "the second found it read-only under the first");
             assertFalse(writable(p.address));
             assertEquals(0, NativeLib.release(x));
             assertFalse(writable(p.address), "y still covers the page");
@@ -208,7 +210,8 @@ class ProtectionTest {
             int outer = NativeLib.protect(p.address, 3L * page, w + 24, 1, 0);
             int inner = NativeLib.protect(p.address + page, page, w + 24, 1, 0);
             assertTrue(outer >= 0 && inner >= 0, outer + " " + inner);
-            assertEquals(0, NativeLib.release(outer));
+            assertEquals(0, inner & NativeLib.CHANGED_PAGES, "inside a protected range");
+            assertEquals(0, NativeLib.release(outer & ~NativeLib.CHANGED_PAGES), "an id without the bit works too");
             assertTrue(writable(p.address) && writable(p.address + 2L * page));
             assertFalse(writable(p.address + page), "the inner range still covers page 1");
             assertEquals(0, NativeLib.release(inner));

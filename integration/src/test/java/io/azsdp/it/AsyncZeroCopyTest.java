@@ -287,6 +287,41 @@ class AsyncZeroCopyTest {
         }
     }
 
+    /**
+     * The same buffer streamed unchanged, back to back with up to 16 sends in flight: each finds its pages read-only
+     * under a send in flight or a lingering one (though often no earlier send has completed yet), so every write below
+     * {@code azsdp.protection.syncBelow} stays protected. One frame: the sink checks every 64 KiB of it.
+     */
+    @Test
+    void unchangedBufferStreamedStaysProtected() throws Exception {
+        assumeShm();
+        Peer sink = Peer.start("sink-stream", Map.of(), "pattern-sink", "period=65536");
+        int port = sink.awaitReady();
+        int len = 64 << 10;
+        int sends = 2000;
+        try (AzSdpSocket s = new AzSdpSocket(config("shm").with(AzSdpConfig.ZCOPY_MAX_ADVERTS, 16))) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
+            DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
+            ByteBuffer buf = AzSdp.allocate(len);
+            byte[] content = new byte[len];
+            PatternSink.fill(content, 0, len);
+            buf.put(0, content);
+            hdr.writeInt(0);
+            hdr.writeInt(sends * len);
+            for (int i = 0; i < sends; i++) {
+                s.byteChannel().write(buf.duplicate());
+            }
+            hdr.writeInt(-1);
+            hdr.writeInt(0);
+            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
+                    "verdict", Duration.ofSeconds(60));
+            assertTrue(verdict.startsWith("VERIFIED messages=1 bytes=" + (long) sends * len), verdict);
+            SdpStats st = s.connection().stats();
+            assertEquals(0, st.protectSkipped(), st.toString());
+            assertEquals(sends, st.protectedSends(), st.toString());
+        }
+    }
+
     /** A kernel write into a buffer just sent works once {@link AzSdp#awaitReusable} returned. */
     @Test
     void fileReadAfterAwaitReusable() throws Exception {

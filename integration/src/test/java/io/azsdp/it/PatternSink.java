@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -13,7 +14,8 @@ import java.util.Map;
  * connection and reads frames {@code [int index][int length][payload]}, checking every payload byte against
  * {@link #pattern}. Prints {@code VERIFIED messages=N bytes=B} or {@code MISMATCH index=I offset=O}. With
  * {@code stall=true} it accepts and never reads, so the sender's adverts stay outstanding; with {@code dieAfterMs=N}
- * too it then dies abruptly N ms later.
+ * too it then dies abruptly N ms later. With {@code period=P} a message's byte at offset j is {@code pattern(index, j % P)}
+ * (its length a multiple of P): one frame carries the same P bytes sent many times.
  */
 final class PatternSink {
     private PatternSink() {
@@ -42,7 +44,11 @@ final class PatternSink {
                     Runtime.getRuntime().halt(137); // as if killed: no close, nothing flushed
                 }
                 DataInputStream in = new DataInputStream(s.getInputStream());
+                int period = Integer.parseInt(opt.getOrDefault("period", "0"));
                 byte[] buf = new byte[4 << 20];
+                byte[] expect = new byte[buf.length];
+                int expectIndex = -1;
+                int expectLen = -1;
                 long messages = 0;
                 long bytes = 0;
                 while (true) {
@@ -51,11 +57,22 @@ final class PatternSink {
                     if (index < 0) {
                         break;
                     }
-                    in.readFully(buf, 0, len);
-                    for (int j = 0; j < len; j++) {
-                        if (buf[j] != pattern(index, j)) {
-                            PeerMain.say("MISMATCH index=" + index + " offset=" + j + " length=" + len + " got="
-                                    + buf[j] + " want=" + pattern(index, j));
+                    int unit = period > 0 ? period : len;
+                    if (period > 0 && len % period != 0) {
+                        PeerMain.say("MISMATCH index=" + index + " length=" + len + " is not a multiple of " + period);
+                        return;
+                    }
+                    if (index != expectIndex || unit > expectLen) { // a stream of one message is checked fast
+                        fill(expect, index, unit);
+                        expectIndex = index;
+                        expectLen = unit;
+                    }
+                    for (int done = 0; done < len; done += unit) {
+                        in.readFully(buf, 0, unit);
+                        int j = Arrays.mismatch(buf, 0, unit, expect, 0, unit);
+                        if (j >= 0) {
+                            PeerMain.say("MISMATCH index=" + index + " offset=" + (done + j) + " length=" + len
+                                    + " got=" + buf[j] + " want=" + pattern(index, j));
                             return;
                         }
                     }

@@ -45,9 +45,9 @@ public final class AzSdpConfig {
     public static final String PROTECTION = "azsdp.protection";
     public static final String PROTECTION_WARN_MS = "azsdp.protection.warnMs";
     /**
-     * In azsdp mode, a write smaller than this whose pages are not still protected from an earlier send of them goes by
-     * synchronous zero copy while the connection's lazy unprotect keeps finding nothing to reuse: protecting and
-     * releasing fresh pages then costs more than waiting for the peer's READ. 0: always protect.
+     * In azsdp mode, a write smaller than this goes by synchronous zero copy while the connection's protected sends
+     * keep having to make fresh pages read-only (no send in flight or lingering range held them): protecting and
+     * releasing them costs more than waiting for the peer's READ. 0: always protect.
      */
     public static final String PROTECTION_SYNC_BELOW = "azsdp.protection.syncBelow";
     /** The same on the shm fabric, where the peer's READ is one local copy. Setting the general key sets it too. */

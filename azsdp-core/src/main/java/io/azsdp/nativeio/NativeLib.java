@@ -206,6 +206,9 @@ public final class NativeLib {
         return protectionInit0(maxRanges);
     }
 
+    /** Set in {@link #protect}'s result when that call changed page protection (it made pages read-only). */
+    public static final int CHANGED_PAGES = 1 << 30;
+
     /**
      * Makes {@code [address, address + length)} read-only until the 32-bit completion word at
      * {@code completionAddress} reaches {@code target} ({@code (int) (word - target) >= 0}), the
@@ -234,8 +237,6 @@ public final class NativeLib {
      *     same word), {@code -ENOSPC} (table full), {@code -ENODEV} ({@link #protectionInit} not called),
      *     or what mprotect(2) returned ({@code -ENOMEM} for unmapped memory)
      */
-    public static final int CHANGED_PAGES = 1 << 30;
-
     public static int protect(long address, long length, long completionAddress, int target, int peerPid) {
         check();
         return protect0(address, length, completionAddress, target, peerPid);

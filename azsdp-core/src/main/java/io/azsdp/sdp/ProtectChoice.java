@@ -8,8 +8,7 @@ package io.azsdp.sdp;
  * re-sending an unchanged buffer free, as does a send of pages still in flight, so only a run of protected sends that
  * each had to make their pages read-only (the application rewrites its buffers, or rotates more of them than lazy
  * unprotect keeps) switches to waiting; it tries protecting again after a number of sends that doubles while those
- * tries keep finding fresh pages. Guarded by the connection's
- * write lock; no allocation.
+ * tries keep finding fresh pages. Guarded by the connection's write lock; no allocation.
  */
 final class ProtectChoice {
     /** More than LingeringRanges keeps: a rotation it can hold reaches its first reuse before this many misses. */

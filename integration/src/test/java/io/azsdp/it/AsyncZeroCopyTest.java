@@ -53,6 +53,21 @@ class AsyncZeroCopyTest {
                 .with(AzSdpConfig.LIVENESS_TIMEOUT_MS, 2000);
     }
 
+    /** Sends the end frame; the sink's VERIFIED or MISMATCH line. */
+    static String endAndVerdict(DataOutputStream hdr, Peer sink, int timeoutSeconds) throws Exception {
+        hdr.writeInt(-1);
+        hdr.writeInt(0);
+        return sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"), "verdict",
+                Duration.ofSeconds(timeoutSeconds));
+    }
+
+    /** A buffer from {@link AzSdp#allocate} holding message {@code index}'s pattern. */
+    static ByteBuffer patternBuffer(int len, int index) {
+        byte[] content = new byte[len];
+        PatternSink.fill(content, index, len);
+        return AzSdp.allocate(len).put(0, content);
+    }
+
     static void assumeShm() {
         Assumptions.assumeTrue(Fabrics.unavailableReason("shm") == null, "shm fabric unavailable");
     }
@@ -128,10 +143,7 @@ class AsyncZeroCopyTest {
                     }
                 }
             }
-            hdr.writeInt(-1);
-            hdr.writeInt(0);
-            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
-                    "verdict", Duration.ofSeconds(120));
+            String verdict = endAndVerdict(hdr, sink, 120);
             assertTrue(verdict.startsWith("VERIFIED messages=" + messages + " "), verdict);
             if (fabric.equals("shm")) {
                 assertTrue(s.connection().stats().protectedSends() > 0, "no write was protected");
@@ -214,10 +226,7 @@ class AsyncZeroCopyTest {
         try (AzSdpSocket s = new AzSdpSocket(config("shm"))) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
             DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
-            ByteBuffer buf = AzSdp.allocate(len);
-            byte[] content = new byte[len];
-            PatternSink.fill(content, 0, len);
-            buf.put(0, content);
+            ByteBuffer buf = patternBuffer(len, 0);
             for (int i = 0; i < sends; i++) {
                 hdr.writeInt(0); // the same message every time: the buffer is not touched
                 hdr.writeInt(len);
@@ -229,17 +238,15 @@ class AsyncZeroCopyTest {
 
             long faults = NativeLib.protectionFaults();
             long waited = NativeLib.protectionWaitNanos();
-            PatternSink.fill(content, 1, len);
-            buf.put(0, content); // the lingering range is complete: one fault, no wait
+            byte[] next = new byte[len];
+            PatternSink.fill(next, 1, len);
+            buf.put(0, next); // the lingering range is complete: one fault, no wait
             assertEquals(faults + 1, NativeLib.protectionFaults(), "one fault makes the whole range writable");
             assertTrue(NativeLib.protectionWaitNanos() - waited < 100_000_000L, "the store waited for nothing");
             hdr.writeInt(1);
             hdr.writeInt(len);
             s.byteChannel().write(buf.duplicate());
-            hdr.writeInt(-1);
-            hdr.writeInt(0);
-            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
-                    "verdict", Duration.ofSeconds(30));
+            String verdict = endAndVerdict(hdr, sink, 30);
             assertTrue(verdict.startsWith("VERIFIED messages=" + (sends + 1) + " "), verdict);
         }
     }
@@ -271,10 +278,7 @@ class AsyncZeroCopyTest {
                 hdr.writeInt(len);
                 s.byteChannel().write(buf.duplicate());
             }
-            hdr.writeInt(-1);
-            hdr.writeInt(0);
-            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
-                    "verdict", Duration.ofSeconds(60));
+            String verdict = endAndVerdict(hdr, sink, 60);
             assertTrue(verdict.startsWith("VERIFIED messages=" + sends + " "), verdict);
             SdpStats st = s.connection().stats();
             assertEquals(sends, st.protectedSends() + st.protectSkipped(), st.toString());
@@ -302,19 +306,13 @@ class AsyncZeroCopyTest {
         try (AzSdpSocket s = new AzSdpSocket(config("shm").with(AzSdpConfig.ZCOPY_MAX_ADVERTS, 16))) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 10_000);
             DataOutputStream hdr = new DataOutputStream(s.getOutputStream());
-            ByteBuffer buf = AzSdp.allocate(len);
-            byte[] content = new byte[len];
-            PatternSink.fill(content, 0, len);
-            buf.put(0, content);
+            ByteBuffer buf = patternBuffer(len, 0);
             hdr.writeInt(0);
             hdr.writeInt(sends * len);
             for (int i = 0; i < sends; i++) {
                 s.byteChannel().write(buf.duplicate());
             }
-            hdr.writeInt(-1);
-            hdr.writeInt(0);
-            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
-                    "verdict", Duration.ofSeconds(60));
+            String verdict = endAndVerdict(hdr, sink, 60);
             assertTrue(verdict.startsWith("VERIFIED messages=1 bytes=" + (long) sends * len), verdict);
             SdpStats st = s.connection().stats();
             assertEquals(0, st.protectSkipped(), st.toString());
@@ -348,10 +346,7 @@ class AsyncZeroCopyTest {
             byte[] got = new byte[data.length];
             buf.get(0, got);
             assertTrue(Arrays.equals(data, got));
-            hdr.writeInt(-1);
-            hdr.writeInt(0);
-            String verdict = sink.awaitLine(l -> l.startsWith("VERIFIED") || l.startsWith("MISMATCH"),
-                    "verdict", Duration.ofSeconds(30));
+            String verdict = endAndVerdict(hdr, sink, 30);
             assertTrue(verdict.startsWith("VERIFIED messages=1 "), verdict);
         } finally {
             Files.deleteIfExists(file);

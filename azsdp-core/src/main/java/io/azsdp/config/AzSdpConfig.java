@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
@@ -52,6 +53,9 @@ public final class AzSdpConfig {
     public static final String PROTECTION_SYNC_BELOW = "azsdp.protection.syncBelow";
     /** The same on the shm fabric, where the peer's READ is one local copy. Setting the general key sets it too. */
     public static final String PROTECTION_SYNC_BELOW_SHM = PROTECTION_SYNC_BELOW + ".shm";
+
+    /** Suffixes of the fabric variants of a key (see {@link #onFabric}). */
+    private static final List<String> FABRIC_NAMES = List.of("shm", "tcp", "rdma");
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
     private static final Set<String> FOREIGN_KEYS = Set.of("azsdp.config", "azsdp.native.path", "azsdp.native.disable");
@@ -203,10 +207,10 @@ public final class AzSdpConfig {
         target.put(key, value.toLowerCase(Locale.ROOT));
         // Whoever sets a general key that has fabric variants means it on every fabric, unless they also name a
         // fabric's own (which sorts after it: see overlay).
-        if (key.equals(ZCOPY_THRESHOLD)) {
-            target.put(ZCOPY_THRESHOLD_TCP, value.toLowerCase(Locale.ROOT));
-        } else if (key.equals(PROTECTION_SYNC_BELOW)) {
-            target.put(PROTECTION_SYNC_BELOW_SHM, value.toLowerCase(Locale.ROOT));
+        for (String fabric : FABRIC_NAMES) {
+            if (KEYS.containsKey(key + "." + fabric)) {
+                target.put(key + "." + fabric, value.toLowerCase(Locale.ROOT));
+            }
         }
     }
 

@@ -345,11 +345,13 @@ public final class SdpConnection implements CompletionHandler {
                 // A read-only buffer (a mapped file, a view of someone else's memory) cannot be protected and may
                 // still change behind the view: zero copy, but synchronous.
                 writeZcopyDirect(src);
-            } else if (protection && (len >= protectSyncBelow || protectChoice.protect())) {
-                writeProtected(src);
             } else if (protection) {
-                stats.protectSkipped++;
-                writeZcopyDirect(src);
+                if (len < protectSyncBelow && !protectChoice.protect()) {
+                    stats.protectSkipped++;
+                    writeZcopyDirect(src); // cheaper than protecting fresh pages (see ProtectChoice)
+                } else {
+                    writeProtected(src);
+                }
             } else {
                 writeStaged(src, null, 0, len, true);
             }

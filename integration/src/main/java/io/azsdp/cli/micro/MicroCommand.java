@@ -16,12 +16,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code azsdp micro}: JMH microbenchmarks of a receiver's per-byte work ({@link ReceiverWork}) in a forked JVM,
- * reported in GB/s per message size. {@code docs/BENCHMARKS.md} compares the suite's figures with them.
+ * {@code azsdp micro}: JMH microbenchmarks of a receiver's per-byte work ({@link ReceiverWork}) and of a sender's
+ * page protection ({@link SenderWork}) in a forked JVM, reported in GB/s per message size. {@code docs/BENCHMARKS.md} compares the suite's figures with them.
  */
 @Command(name = "micro", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"JMH microbenchmarks, one thread, no transport: copy between direct buffers, CRC32C, and "
-                + "both in turn (what a receiving thread of 'azsdp bench' does per message). Prints GB/s per size."})
+                + "both in turn (what a receiving thread of 'azsdp bench' does per message), and protecting then "
+                + "releasing a buffer's pages (what an AZ-SDP send of fresh pages costs its sender). Prints GB/s per "
+                + "size."})
 public final class MicroCommand implements Callable<Integer> {
     @Option(names = "--sizes", split = ",", description = "Message sizes in bytes (default: 16K to 4M).")
     List<Integer> sizes;
@@ -37,6 +39,7 @@ public final class MicroCommand implements Callable<Integer> {
     @Override
     public Integer call() throws RunnerException {
         ChainedOptionsBuilder opt = new OptionsBuilder().include(ReceiverWork.class.getName() + "\\.")
+                .include(SenderWork.class.getName() + "\\.")
                 .forks(1).warmupIterations(warmups).warmupTime(TimeValue.seconds(1))
                 .measurementIterations(iterations).measurementTime(TimeValue.seconds(1))
                 .verbosity(VerboseMode.SILENT);
@@ -54,7 +57,7 @@ public final class MicroCommand implements Callable<Integer> {
             System.out.printf("RESULT test=micro_%s fabric=none mode=java size=%d conns=1 value=%.2f unit=GB/s%n",
                     name, size, value);
         }
-        List<String> columns = List.of("copy", "crc32c", "copyThenCrc32c");
+        List<String> columns = List.of("copy", "crc32c", "copyThenCrc32c", "protectThenRelease");
         System.out.println();
         System.out.println("GB/s, one thread:");
         System.out.println("| size | " + String.join(" | ", columns) + " |");

@@ -54,7 +54,7 @@ public final class AzSdpConfig {
     /** The same on the shm fabric, where the peer's READ is one local copy. Setting the general key sets it too. */
     public static final String PROTECTION_SYNC_BELOW_SHM = PROTECTION_SYNC_BELOW + ".shm";
 
-    /** Suffixes of the fabric variants of a key (see {@link #onFabric}). */
+    /** The fabrics: what a server may accept on, and the suffixes of a key's fabric variants (see #onFabric). */
     private static final List<String> FABRIC_NAMES = List.of("shm", "tcp", "rdma");
 
     /** System properties that share the prefix but are read elsewhere (native loader, config file location). */
@@ -63,7 +63,7 @@ public final class AzSdpConfig {
     /** Key → validator; the validators define the set of known keys. */
     private static final Map<String, Validator> KEYS = Map.ofEntries(
             Map.entry(FABRIC, oneOf("auto", "shm", "tcp", "rdma")),
-            Map.entry(SERVER_FABRICS, listOf("shm", "tcp", "rdma")),
+            Map.entry(SERVER_FABRICS, listOf(FABRIC_NAMES.toArray(String[]::new))),
             Map.entry(MODE, oneOf("bcopy", "zcopy", "auto", "azsdp")),
             Map.entry(PROTECTION, oneOf("mprotect", "copy")),
             Map.entry(PROTECTION_WARN_MS, range(1, Integer.MAX_VALUE)),

@@ -119,7 +119,7 @@ public final class SdpStats {
                 + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
-                + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped + ", writerStalls=" + writerStalls
-                + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
+                + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped
+                + ", writerStalls=" + writerStalls + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
     }
 }

@@ -14,8 +14,8 @@ import java.util.Map;
  * connection and reads frames {@code [int index][int length][payload]}, checking every payload byte against
  * {@link #pattern}. Prints {@code VERIFIED messages=N bytes=B} or {@code MISMATCH index=I offset=O}. With
  * {@code stall=true} it accepts and never reads, so the sender's adverts stay outstanding; with {@code dieAfterMs=N}
- * too it then dies abruptly N ms later. With {@code period=P} a message's byte at offset j is {@code pattern(index, j % P)}
- * (its length a multiple of P): one frame carries the same P bytes sent many times.
+ * too it then dies abruptly N ms later. With {@code period=P} a message's byte at offset j is
+ * {@code pattern(index, j % P)} (its length a multiple of P): one frame carries the same P bytes sent many times.
  */
 final class PatternSink {
     private PatternSink() {

@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code azsdp micro}: JMH microbenchmarks of a receiver's per-byte work ({@link ReceiverWork}) and of a sender's
- * page protection ({@link SenderWork}) in a forked JVM, reported in GB/s per message size. {@code docs/BENCHMARKS.md} compares the suite's figures with them.
+ * page protection ({@link SenderWork}) in a forked JVM, reported in GB/s per message size. {@code docs/BENCHMARKS.md}
+ * compares the suite's figures with them.
  */
 @Command(name = "micro", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"JMH microbenchmarks, one thread, no transport: copy between direct buffers, CRC32C, and "

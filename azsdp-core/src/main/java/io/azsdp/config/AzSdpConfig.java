@@ -38,6 +38,8 @@ public final class AzSdpConfig {
     public static final String ZCOPY_STAGING_BYTES = "azsdp.zcopy.stagingBytes";
     public static final String BCOPY_BUFFER_SIZE = "azsdp.bcopy.bufferSize";
     public static final String BCOPY_BUFFERS = "azsdp.bcopy.buffers";
+    /** Receive messages in place where the fabric can (see Endpoint#receiveInPlace). */
+    public static final String BCOPY_IN_PLACE = "azsdp.bcopy.inPlace";
     public static final String CREDITS_RESERVE = "azsdp.credits.reserve";
     public static final String CONNECT_TIMEOUT_MS = "azsdp.connect.timeoutMs";
     public static final String LIVENESS_TIMEOUT_MS = "azsdp.liveness.timeoutMs";
@@ -77,6 +79,7 @@ public final class AzSdpConfig {
             Map.entry(ZCOPY_STAGING_BYTES, range(4096, 1 << 30)),
             Map.entry(BCOPY_BUFFER_SIZE, range(64, 16 << 20)),
             Map.entry(BCOPY_BUFFERS, range(4, 4096)),
+            Map.entry(BCOPY_IN_PLACE, oneOf("true", "false")),
             Map.entry(CREDITS_RESERVE, range(1, 16)),
             Map.entry(CONNECT_TIMEOUT_MS, range(1, Integer.MAX_VALUE)),
             Map.entry(LIVENESS_TIMEOUT_MS, range(10, Integer.MAX_VALUE)),

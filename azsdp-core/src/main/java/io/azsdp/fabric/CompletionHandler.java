@@ -14,6 +14,14 @@ public interface CompletionHandler {
     void onCompletion(int opcode, long wrId, int byteLen, int status);
 
     /**
+     * A successful RECV delivered in place (see Endpoint#receiveInPlace): the message is {@code byteLen} bytes at
+     * {@code offset} of the view. Failed receives still complete through {@link #onCompletion}.
+     */
+    default void onRecvInPlace(long wrId, int offset, int byteLen) {
+        throw new UnsupportedOperationException("receives in place were not asked for");
+    }
+
+    /**
      * The connection is gone: closed by the peer, aborted, or broken (peer died, transport error). Called once; every
      * work request still posted then completes with {@link WcStatus#FLUSH_ERR} (before or after this call).
      *

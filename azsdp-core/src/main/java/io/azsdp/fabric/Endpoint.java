@@ -38,7 +38,37 @@ public interface Endpoint extends Closeable {
     /** Deregisters; later remote accesses with its key fail. Idempotent. */
     void deregister(MemoryRegion region);
 
+    /**
+     * Posts a receive of at most {@code length} bytes into the region's range. In place (see {@link #receiveInPlace})
+     * the region is null and the offset 0, and posting a {@code wrId} again hands back the memory of the message last
+     * delivered to it.
+     */
     void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException;
+
+    /**
+     * Asks for receives in place, before {@link #start()}: a provider that holds incoming messages in memory of its
+     * own then delivers each one where it lies, through {@link CompletionHandler#onRecvInPlace}, instead of copying
+     * it into the posted receive. The message stays there, unchanged, until its {@code wrId} is posted again. The
+     * returned view covers every such message; it stays readable until {@link #close} has been called, even after
+     * {@link #abort} or a disconnect, so that what arrived before a failure can still be read. Null when the
+     * provider copies into posted receives (the default); nothing changes then.
+     */
+    default ByteBuffer receiveInPlace() {
+        return null;
+    }
+
+    /**
+     * In place, after posting a receive: true when messages handed back out of order left too little room for what
+     * the peer may still send (the oldest message held pins everything after it). The owner must then copy out the
+     * messages it holds longest and {@link #releaseReceived} them before it grants the peer more credits.
+     */
+    default boolean receivesCrowded() {
+        return false;
+    }
+
+    /** In place: the message of receive {@code wrId} is no longer read, though the receive is not posted again yet. */
+    default void releaseReceived(long wrId) {
+    }
 
     void postSend(long wrId, MemoryRegion region, int offset, int length) throws IOException;
 

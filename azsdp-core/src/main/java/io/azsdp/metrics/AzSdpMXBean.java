@@ -23,6 +23,8 @@ public interface AzSdpMXBean {
 
     long getProtectSkipped();
 
+    long getSpilledBytes();
+
     int getSrcAvailsOutstanding();
 
     long getWriterStalls();

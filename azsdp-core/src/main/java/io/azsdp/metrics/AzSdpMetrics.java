@@ -113,6 +113,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getSpilledBytes() {
+        return sum(SdpStats::spilledBytes);
+    }
+
+    @Override
     public long getWriterStalls() {
         return sum(SdpStats::writerStalls);
     }

@@ -90,9 +90,13 @@ public final class SdpConnection implements CompletionHandler {
     private volatile int pollSeen;
     private final BooleanSupplier eventSeen = () -> events != pollSeen;
 
-    // Private receive buffers: one registered region, rxBufCount slots of rxBufSize.
-    private final ByteBuffer rxPool;
+    // Received messages: in rxBufCount private slots of rxBufSize (one registered region), or in place in the
+    // endpoint's memory (rxMr null). rxBase[i] is where the message of receive i starts.
+    private final ByteBuffer rx;
     private final MemoryRegion rxMr;
+    private final int[] rxBase;
+    /** In place: where held Data moves when the endpoint's memory gets crowded (see #spillHeld); made on first use. */
+    private ByteBuffer rxSpill;
     private int rxPosted;
     // Send buffers: one registered region, slots of the peer's receive size.
     private final ByteBuffer txPool;
@@ -259,8 +263,18 @@ public final class SdpConnection implements CompletionHandler {
         int page = protection ? ProtectedMemory.pageSize() : 4096;
         this.maxProtectedAdvert = Math.min(128 << 20, (1 << 30) / peerMaxAdverts) / page * page;
 
-        rxPool = pageAligned(rxBufSize * rxBufCount);
-        rxMr = ep.register(rxPool);
+        rxBase = new int[rxBufCount];
+        ByteBuffer inPlace = "true".equals(cfg.get(AzSdpConfig.BCOPY_IN_PLACE)) ? ep.receiveInPlace() : null;
+        if (inPlace != null) {
+            rx = inPlace;
+            rxMr = null;
+        } else {
+            rx = pageAligned(rxBufSize * rxBufCount);
+            rxMr = ep.register(rx);
+            for (int i = 0; i < rxBufCount; i++) {
+                rxBase[i] = i * rxBufSize;
+            }
+        }
         // Sends are bounded by credits, so the peer's buffer count plus a few bounds the send buffers we need.
         int txCount = Math.min(peer.bufs(), 256) + 2;
         txPool = pageAligned(peerRxBufSize * txCount);
@@ -524,6 +538,7 @@ public final class SdpConnection implements CompletionHandler {
             unlock();
         }
         ep.abort();
+        ep.close(); // no more reads: messages received in place may go with the endpoint's memory
     }
 
     public boolean isClosed() {
@@ -1110,7 +1125,7 @@ public final class SdpConnection implements CompletionHandler {
 
     private int readData(RxSegment s, ByteBuffer dst, byte[] arr, int off, int len) throws IOException {
         int n = Math.min(len, s.remaining);
-        copyOut(rxPool, s.offset, dst, arr, off, n);
+        copyOut(s.from, s.offset, dst, arr, off, n);
         s.offset += n;
         s.remaining -= n;
         stats.bytesReceived += n;
@@ -1271,6 +1286,13 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
+    /** Where the message lies is all that differs; the completion takes the usual way (perhaps deferred). */
+    @Override
+    public void onRecvInPlace(long wrId, int offset, int byteLen) {
+        rxBase[(int) (wrId & ~WR_TAG)] = offset;
+        onCompletion(Opcode.RECV, wrId, byteLen, WcStatus.SUCCESS);
+    }
+
     @Override
     public void onDisconnect(IOException cause) {
         if (lock.isHeldByCurrentThread()) {
@@ -1390,14 +1412,14 @@ public final class SdpConnection implements CompletionHandler {
 
     /** A message arrived in receive buffer {@code buf}. */
     private void onMessage(int buf, int byteLen) throws IOException {
-        int base = buf * rxBufSize;
+        int base = rxBase[buf];
         if (byteLen < Bsdh.SIZE) {
             throw new SdpProtocolException("message of " + byteLen + " bytes is shorter than the BSDH");
         }
-        int mid = Bsdh.mid(rxPool, base);
-        int len = Bsdh.len(rxPool, base);
-        int mseq = Bsdh.mseq(rxPool, base);
-        int ack = Bsdh.mseqAck(rxPool, base);
+        int mid = Bsdh.mid(rx, base);
+        int len = Bsdh.len(rx, base);
+        int mseq = Bsdh.mseq(rx, base);
+        int ack = Bsdh.mseqAck(rx, base);
         if (len != byteLen) {
             throw new SdpProtocolException("BSDH length " + len + " but " + byteLen + " bytes received ("
                     + Bsdh.midName(mid) + ")");
@@ -1414,7 +1436,7 @@ public final class SdpConnection implements CompletionHandler {
             throw new SdpProtocolException("mseq_ack " + ack + " outside [" + peerMseqAck + ", " + txMseq + "]");
         }
         rxMseq = mseq;
-        peerBufs = Bsdh.bufs(rxPool, base);
+        peerBufs = Bsdh.bufs(rx, base);
         peerMseqAck = ack;
         boolean held = false;
         switch (mid) {
@@ -1454,6 +1476,7 @@ public final class SdpConnection implements CompletionHandler {
         RxSegment s = pushSegment();
         s.advert = false;
         s.buffer = buf;
+        s.from = rx;
         s.offset = base + Bsdh.SIZE;
         s.remaining = payload;
         signal(readable);
@@ -1470,16 +1493,16 @@ public final class SdpConnection implements CompletionHandler {
         if (rxAdvertsUnread >= localMaxAdverts) {
             throw new SdpProtocolException("more than " + localMaxAdverts + " SrcAvail outstanding");
         }
-        int n = rxPool.getInt(base + Bsdh.SIZE);
+        int n = rx.getInt(base + Bsdh.SIZE);
         if (n <= 0) {
             throw new SdpProtocolException("SrcAvail with length " + n);
         }
         RxSegment s = pushSegment();
         s.advert = true;
-        s.async = (Bsdh.flags(rxPool, base) & Bsdh.FLAG_ASYNC) != 0;
+        s.async = (Bsdh.flags(rx, base) & Bsdh.FLAG_ASYNC) != 0;
         s.len = n;
-        s.rkey = rxPool.getInt(base + Bsdh.SIZE + 4);
-        s.vaddr = rxPool.getLong(base + Bsdh.SIZE + 8);
+        s.rkey = rx.getInt(base + Bsdh.SIZE + 4);
+        s.vaddr = rx.getLong(base + Bsdh.SIZE + 8);
         s.mseq = mseq;
         s.requested = s.readDone = s.consumed = 0;
         rxAdverts++;
@@ -1496,7 +1519,7 @@ public final class SdpConnection implements CompletionHandler {
         if (len != Bsdh.RDMA_RD_COMPL_SIZE) {
             throw new SdpProtocolException("RdmaRdCompl of " + len + " bytes");
         }
-        if (adverts.ack(rxPool.getInt(base + Bsdh.SIZE))) {
+        if (adverts.ack(rx.getInt(base + Bsdh.SIZE))) {
             completeAdvert();
         }
     }
@@ -1621,7 +1644,9 @@ public final class SdpConnection implements CompletionHandler {
 
     /** Registered memory goes back once the endpoint is gone; the buffers themselves are left to the GC. */
     private void releaseRegions() {
-        ep.deregister(rxMr);
+        if (rxMr != null) {
+            ep.deregister(rxMr);
+        }
         ep.deregister(txMr);
         sources.releaseAll();
         if (stageMr != null) {
@@ -1677,10 +1702,35 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         try {
-            ep.postRecv(WR_RECV | buf, rxMr, buf * rxBufSize, rxBufSize);
+            ep.postRecv(WR_RECV | buf, rxMr, rxMr == null ? 0 : rxBase[buf], rxBufSize);
             rxPosted++;
+            if (rxMr == null && ep.receivesCrowded()) {
+                spillHeld(); // before the credit of this receive reaches the peer
+            }
         } catch (IOException e) {
             rethrowUnlessGoing(e);
+        }
+    }
+
+    /**
+     * In place, messages handed back out of order left the endpoint too little room for the peer's credits: the Data
+     * we hold (an application that does not read pins it) moves to private memory and its place goes back. Its
+     * receives stay ours until it is read. Rare: it takes a long-held message and much traffic after it.
+     */
+    private void spillHeld() {
+        if (rxSpill == null) {
+            rxSpill = ByteBuffer.allocateDirect(rxBufSize * rxBufCount);
+        }
+        for (int i = 0; i < rxqCount; i++) {
+            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            if (!s.advert && s.from == rx) {
+                int to = s.buffer * rxBufSize;
+                rxSpill.put(to, rx, s.offset, s.remaining);
+                s.from = rxSpill;
+                s.offset = to;
+                ep.releaseReceived(WR_RECV | s.buffer);
+                stats.spilledBytes += s.remaining;
+            }
         }
     }
 
@@ -2028,8 +2078,9 @@ public final class SdpConnection implements CompletionHandler {
     /** One entry of the receive stream: a held Data message or a SrcAvail advert. Pooled, never allocated later. */
     private static final class RxSegment {
         boolean advert;
-        // Data
+        // Data: receive buffer, and where its unread bytes are
         int buffer;
+        ByteBuffer from;
         int offset;
         int remaining;
         // SrcAvail

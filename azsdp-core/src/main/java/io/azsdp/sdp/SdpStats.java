@@ -9,6 +9,7 @@ public final class SdpStats {
     long gatheredBytesSent;
     long zcopyBytesSent;
     long bcopyBytesReceived;
+    long spilledBytes;
     long zcopyBytesReceived;
     long stagedBytesReceived;
     long bytesReceived;
@@ -27,6 +28,7 @@ public final class SdpStats {
             total.gatheredBytesSent += gatheredBytesSent;
             total.zcopyBytesSent += zcopyBytesSent;
             total.bcopyBytesReceived += bcopyBytesReceived;
+            total.spilledBytes += spilledBytes;
             total.zcopyBytesReceived += zcopyBytesReceived;
             total.stagedBytesReceived += stagedBytesReceived;
             total.bytesReceived += bytesReceived;
@@ -57,6 +59,14 @@ public final class SdpStats {
 
     public long bcopyBytesReceived() {
         return bcopyBytesReceived;
+    }
+
+    /**
+     * Of {@link #bcopyBytesReceived}, those received in place that had to move to private memory before they were
+     * read, because the application held them while much traffic came after them (see azsdp.bcopy.inPlace).
+     */
+    public long spilledBytes() {
+        return spilledBytes;
     }
 
     /** Bytes we pulled with one-sided READs (into the application's buffer or the staging pool). */
@@ -116,7 +126,8 @@ public final class SdpStats {
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", gatheredSent=" + gatheredBytesSent + ", zcopySent="
-                + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", zcopyRecv=" + zcopyBytesReceived
+                + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", spilled=" + spilledBytes
+                + ", zcopyRecv=" + zcopyBytesReceived
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped

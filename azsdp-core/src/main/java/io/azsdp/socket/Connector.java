@@ -79,6 +79,7 @@ final class Connector {
             return new SdpConnection(ep, cfg, local, peer.get());
         } catch (Throwable e) {
             ep.abort(); // even on OutOfMemoryError: the endpoint must not outlive a failed setup
+            ep.close(); // nor its memory for receives in place
             throw e;
         }
     }

@@ -46,6 +46,10 @@ final class RecvQueue {
         return true;
     }
 
+    int size() {
+        return (int) (tail - head);
+    }
+
     boolean isEmpty() {
         return head == tail;
     }

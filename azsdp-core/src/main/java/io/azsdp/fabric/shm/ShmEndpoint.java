@@ -43,6 +43,11 @@ import org.slf4j.LoggerFactory;
  * progress thread that already sleeps there is not rung by the peer (the poller's flag in the ring); a poller that
  * gives up without a delivery unparks it, one that leaves records behind rings it. The progress thread takes the
  * token for good before it unmaps the segment, so no poller can touch it afterwards.
+ *
+ * <p>Receives in place ({@link #receiveInPlace}) save the receiving side's copy: each message is handed out where it
+ * lies in the inbound ring and stays there until its receive is posted again. The owner may read such messages until
+ * it calls {@link #close}, after a disconnect too, so the segment is then unmapped by whichever comes last of the
+ * progress thread's end and that call.
  */
 final class ShmEndpoint implements Endpoint {
     private static final Logger LOG = LoggerFactory.getLogger(ShmEndpoint.class);
@@ -103,6 +108,11 @@ final class ShmEndpoint implements Endpoint {
     private volatile int phase = OPEN;
     private volatile IOException disconnectCause; // written under sendLock before the phase leaves OPEN
     private final AtomicBoolean disconnectDelivered = new AtomicBoolean();
+    /** Set before start. Then the owner reads messages in the ring, and its close is one more user of the segment. */
+    private volatile boolean inPlace;
+    private ByteBuffer inPlaceView; // guarded by sendLock
+    private final AtomicInteger segmentUsers = new AtomicInteger(1);
+    private final AtomicBoolean ownerClosed = new AtomicBoolean();
     private boolean started; // guarded by sendLock
     private volatile Thread thread;
     private boolean recvClosed; // guarded by recvLock
@@ -168,6 +178,38 @@ final class ShmEndpoint implements Endpoint {
         }
     }
 
+    @Override
+    public ByteBuffer receiveInPlace() {
+        synchronized (sendLock) {
+            if (started) {
+                throw new IllegalStateException("receives in place must be asked for before start");
+            }
+            if (phase != OPEN) {
+                return null; // closed before start: the segment may be gone, and the posts fail anyway
+            }
+            if (inPlaceView == null) {
+                segmentUsers.incrementAndGet();
+                inPlaceView = in.receiveInPlace(recvs.limit());
+                inPlace = true;
+            }
+            return inPlaceView;
+        }
+    }
+
+    @Override
+    public boolean receivesCrowded() {
+        return inPlace && in.crowded(recvs.size(), recvs.limit());
+    }
+
+    @Override
+    public void releaseReceived(long wrId) {
+        synchronized (recvLock) {
+            if (inPlace && !recvClosed) { // closed: nobody sends into the ring any more
+                in.release(wrId);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ memory
 
     @Override
@@ -192,11 +234,23 @@ final class ShmEndpoint implements Endpoint {
 
     @Override
     public void postRecv(long wrId, MemoryRegion region, int offset, int length) throws IOException {
-        checkLocal(region, offset, length);
-        region.checkWritable();
+        boolean inPlace = this.inPlace;
+        if (!inPlace) {
+            checkLocal(region, offset, length);
+            region.checkWritable();
+        } else if (region != null || offset != 0 || length < 0) {
+            throw new IllegalArgumentException("a receive in place takes no region, offset 0 and a length >= 0");
+        }
         synchronized (recvLock) {
             if (recvClosed) {
                 throw closedException();
+            }
+            if (inPlace) {
+                in.release(wrId);
+                if (recvs.size() + in.held() >= recvs.limit()) {
+                    throw new IOException("too many receives posted or holding messages in place (max "
+                            + recvs.limit() + ")");
+                }
             }
             if (!recvs.offer(wrId, region, offset, length)) {
                 throw new IOException("too many posted receives (max " + recvs.limit() + ")");
@@ -392,6 +446,9 @@ final class ShmEndpoint implements Endpoint {
     @Override
     public void close() {
         shutdown(CLOSED, null);
+        if (inPlace && ownerClosed.compareAndSet(false, true)) {
+            releaseSegment(); // the owner reads no more messages in place
+        }
     }
 
     @Override
@@ -475,8 +532,14 @@ final class ShmEndpoint implements Endpoint {
         }
     }
 
-    /** Unmaps the segment once nothing can touch it: after the phase left OPEN and the progress thread is done. */
+    /**
+     * Unmaps the segment once nothing can touch it: after the phase left OPEN and the progress thread is done, and in
+     * place after the owner's close too (each calls this once).
+     */
     private void releaseSegment() {
+        if (segmentUsers.decrementAndGet() > 0) {
+            return;
+        }
         synchronized (rmaLock) {
             synchronized (sendLock) {
                 synchronized (recvLock) {
@@ -549,10 +612,32 @@ final class ShmEndpoint implements Endpoint {
                         + " bytes is larger than the posted receive of " + capacity + " bytes"));
                 return;
             }
+            deliver(wrId, length);
+        }
+    }
+
+    /** The current ring message goes to the oldest posted receive, {@code wrId}: copied into it, or in place. */
+    private void deliver(long wrId, int length) {
+        if (!inPlace) {
             in.copyTo(recvs.region().buffer(), recvs.offset(), length);
             in.consume();
             recvs.remove();
             complete(Opcode.RECV, wrId, length, WcStatus.SUCCESS);
+            return;
+        }
+        int offset;
+        synchronized (recvLock) { // with postRecv's count of receives posted or held
+            offset = in.hold(wrId);
+            recvs.remove();
+        }
+        CompletionHandler h = handler;
+        if (h == null) {
+            return;
+        }
+        try {
+            h.onRecvInPlace(wrId, offset, length);
+        } catch (Throwable t) {
+            LOG.warn("shm: completion handler failed for RECV wrId {}", wrId, t);
         }
     }
 
@@ -634,11 +719,7 @@ final class ShmEndpoint implements Endpoint {
         if (recvs.isEmpty() || length > recvs.length()) {
             return -1;
         }
-        long wrId = recvs.wrId();
-        in.copyTo(recvs.region().buffer(), recvs.offset(), length);
-        in.consume();
-        recvs.remove();
-        complete(Opcode.RECV, wrId, length, WcStatus.SUCCESS);
+        deliver(recvs.wrId(), length);
         return 1;
     }
 

@@ -18,6 +18,13 @@ import java.nio.ByteBuffer;
  * are 8-byte aligned and never straddle the end: a PAD record fills the rest at wrap. Each side caches the other's
  * counter and only re-reads the shared line when the cached value says "full" / "empty".
  *
+ * <p>The consumer reads at its {@code cursor}; {@code head} frees space behind it. Copying consumers move both
+ * together. In place ({@link #receiveInPlace}) each delivered message stays where it is until its receive is posted
+ * again: {@code head} then moves past the oldest messages whose receives came back ({@link #release}), pads included.
+ * A sender that honours credits never overruns: the ring holds one message per posted receive plus one (the pad),
+ * as long as the space pinned behind the oldest message held stays within what the held receives leave unused
+ * ({@link #crowded}).
+ *
  * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes {@code tail} with a volatile store and
  * then reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks {@code tail}, and only
  * then futex-waits on the doorbell value it read. Either the consumer sees the new tail, or the producer sees the flag
@@ -51,11 +58,23 @@ final class ShmRing {
     private long tail;
     private long cachedHead;
 
-    // Consumer state, progress thread only.
-    private long head;
+    // Consumer state, the consumer only (in place, hold/release and head under the endpoint's receive lock).
+    /** Volatile: in place, a thread posting a receive moves it while the consumer checks the tail against it. */
+    private volatile long head;
+    private long cursor;
+    /** The cursor, for {@link #peekData} on other threads. */
+    private volatile long publishedCursor;
     private long cachedTail;
     private int recordPos;
     private int recordSize;
+
+    // Messages delivered in place and not yet released, oldest first: their receives' ids, and where the space ends
+    // that their release frees (up to the next one held: messages released out of order merge into the one before).
+    private boolean inPlace;
+    private long[] heldWrIds;
+    private long[] heldEnds;
+    private int heldFirst;
+    private int heldCount;
 
     /** Ring {@code r} of {@code seg}: messages into side {@code r}. */
     ShmRing(ShmSegment seg, int r) {
@@ -74,6 +93,14 @@ final class ShmRing {
 
     int maxMessage() {
         return maxMessage;
+    }
+
+    /** Consumer, before the first message: deliver in place (see the class comment). Returns the messages' view. */
+    ByteBuffer receiveInPlace(int maxPostedRecvs) {
+        inPlace = true;
+        heldWrIds = new long[maxPostedRecvs];
+        heldEnds = new long[maxPostedRecvs];
+        return buf.slice(data, capacity).asReadOnlyBuffer();
     }
 
     // ------------------------------------------------------------------ producer
@@ -136,20 +163,21 @@ final class ShmRing {
     // ------------------------------------------------------------------ consumer
 
     /**
-     * True when a record (possibly a pad) is published, from the shared head and tail only: no consumer state is read
-     * or written, so a thread that is not the current consumer may ask (a hint: the consumer may take it first).
+     * True when a record (possibly a pad) is published and unread, from the published cursor and the shared tail: no
+     * consumer state is written, so a thread that is not the current consumer may ask (a hint: the consumer may take
+     * it first).
      */
     boolean peekData() {
-        return (long) LONG.getAcquire(buf, headOff) != (long) LONG.getAcquire(buf, tailOff);
+        return publishedCursor != (long) LONG.getAcquire(buf, tailOff);
     }
 
-    /** True when a record (possibly a pad) is published; refreshes the cached tail. Consumer only. */
+    /** True when a record (possibly a pad) is published and unread; refreshes the cached tail. Consumer only. */
     boolean hasData() {
-        if (head != cachedTail) {
+        if (cursor != cachedTail) {
             return true;
         }
         cachedTail = (long) LONG.getAcquire(buf, tailOff);
-        return head != cachedTail;
+        return cursor != cachedTail;
     }
 
     /**
@@ -163,11 +191,12 @@ final class ShmRing {
             if (!hasData()) {
                 return -1;
             }
-            long avail = cachedTail - head;
-            if (avail < RECORD_HEADER || avail > capacity) {
-                throw corrupt("tail " + cachedTail + " is not ahead of head " + head + " by 8.." + capacity);
+            long avail = cachedTail - cursor;
+            if (avail < RECORD_HEADER || cachedTail - head > capacity) {
+                throw corrupt("tail " + cachedTail + " is not ahead of cursor " + cursor + " by 8 or more, or of head "
+                        + head + " by at most " + capacity);
             }
-            int pos = (int) (head % capacity);
+            int pos = (int) (cursor % capacity);
             int length = (int) INT.get(buf, data + pos);
             int type = (int) INT.get(buf, data + pos + 4);
             int rec;
@@ -191,8 +220,7 @@ final class ShmRing {
                 throw corrupt("record of " + rec + " bytes at offset " + pos + " extends past the tail");
             }
             if (type == TYPE_PAD) {
-                head += rec;
-                LONG.setRelease(buf, headOff, head);
+                advance(rec); // in place, the next message's release frees the pad too
                 continue;
             }
             recordPos = pos;
@@ -208,8 +236,74 @@ final class ShmRing {
 
     /** Frees the current message's space for the producer. */
     void consume() {
-        head += recordSize;
-        LONG.setRelease(buf, headOff, head);
+        advance(recordSize);
+    }
+
+    private void advance(int bytes) {
+        cursor += bytes;
+        publishedCursor = cursor;
+        if (!inPlace) {
+            head = cursor;
+            LONG.setRelease(buf, headOff, head);
+        }
+    }
+
+    /**
+     * In place, under the receive lock: the current message goes to receive {@code wrId} and stays in the ring until
+     * {@link #release}. Returns its payload's offset in the view.
+     */
+    int hold(long wrId) {
+        int offset = recordPos + RECORD_HEADER;
+        advance(recordSize);
+        int i = (heldFirst + heldCount) % heldWrIds.length; // room: each one held took a posted receive
+        heldWrIds[i] = wrId;
+        heldEnds[i] = cursor;
+        heldCount++;
+        return offset;
+    }
+
+    /** In place: messages delivered and not yet released. */
+    int held() {
+        return heldCount;
+    }
+
+    /**
+     * In place: true when the space from head to the cursor (held messages, and those released behind the oldest one)
+     * leaves less room than {@code posted} receives may take, each a largest message, plus a pad: a sender using
+     * all its credits could then overrun. Any thread; a racing consumer only makes it less crowded.
+     */
+    boolean crowded(int posted, int limit) {
+        long maxRecord = RECORD_HEADER + ShmSegment.align8(maxMessage);
+        return publishedCursor - head > (long) (limit - posted) * maxRecord;
+    }
+
+    /**
+     * In place, under the receive lock: receive {@code wrId} is posted again, so its message, if it holds one, is no
+     * longer read. Frees the space of the oldest messages released.
+     */
+    void release(long wrId) {
+        int n = heldWrIds.length;
+        for (int k = 0; k < heldCount; k++) {
+            int i = (heldFirst + k) % n;
+            if (heldWrIds[i] != wrId) {
+                continue;
+            }
+            if (k == 0) {
+                head = heldEnds[i];
+                LONG.setRelease(buf, headOff, head);
+                heldFirst = (i + 1) % n;
+            } else {
+                heldEnds[(i - 1 + n) % n] = heldEnds[i]; // freed with the older one
+                for (int j = k + 1; j < heldCount; j++) {
+                    int from = (heldFirst + j) % n;
+                    int to = (from - 1 + n) % n;
+                    heldWrIds[to] = heldWrIds[from];
+                    heldEnds[to] = heldEnds[from];
+                }
+            }
+            heldCount--;
+            return;
+        }
     }
 
     /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}. */

@@ -22,7 +22,6 @@ import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -52,13 +51,7 @@ class ShmSendRecvTest {
         try (Pair p = pair(options(max, credits, 4))) {
             ByteBuffer rxBuf = ByteBuffer.allocateDirect(credits * max);
             MemoryRegion rx = p.server().register(rxBuf);
-            ByteBuffer txBuf = ByteBuffer.allocateDirect(max);
-            MemoryRegion tx = p.client().register(txBuf);
-            SplittableRandom sizes = new SplittableRandom(42);
-            int[] lengths = new int[count];
-            for (int i = 0; i < count; i++) {
-                lengths[i] = i % 1000 == 0 ? 0 : i % 1000 == 1 ? max : sizes.nextInt(max + 1);
-            }
+            int[] lengths = ShmTestSupport.randomLengths(count, max, 1000, 42);
             Semaphore permits = new Semaphore(credits);
             AtomicReference<Throwable> failure = new AtomicReference<>();
             CountDownLatch done = new CountDownLatch(1);
@@ -109,26 +102,7 @@ class ShmSendRecvTest {
                 }
             });
             p.client().start();
-            Thread[] polling = new Thread[pollers ? 2 : 0];
-            for (int t = 0; t < polling.length; t++) {
-                polling[t] = new Thread(() -> {
-                    while (done.getCount() > 0) {
-                        if (!server.poll(20_000, () -> false)) {
-                            Thread.yield();
-                        }
-                    }
-                }, "poller-" + t);
-                polling[t].start();
-            }
-            for (int i = 0; i < count && failure.get() == null; i++) {
-                assertTrue(permits.tryAcquire(10, TimeUnit.SECONDS), "credit for message " + i);
-                fill(txBuf, 0, lengths[i], i);
-                p.client().postSend(i, tx, 0, lengths[i]); // the buffer is reusable at once: SEND copies
-            }
-            assertTrue(done.await(30, TimeUnit.SECONDS));
-            for (Thread t : polling) {
-                t.join(5_000);
-            }
+            ShmTestSupport.sendPolled(p, lengths, permits, pollers ? 2 : 0, done, failure);
             assertNull(failure.get());
             assertEquals(count - 1, lastSend[0]);
         }

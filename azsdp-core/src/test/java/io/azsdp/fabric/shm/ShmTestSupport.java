@@ -2,11 +2,13 @@ package io.azsdp.fabric.shm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.azsdp.fabric.CompletionHandler;
 import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.FabricOptions;
+import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.WcStatus;
 import java.io.IOException;
@@ -18,11 +20,16 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /** Shared helpers: an in-process connected pair, a recording handler, deterministic payloads. */
 final class ShmTestSupport {
@@ -116,6 +123,51 @@ final class ShmTestSupport {
         }
     }
 
+    /** {@code count} random lengths in 0..max, every {@code every}-th one empty and the one after it {@code max}. */
+    static int[] randomLengths(int count, int max, int every, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        int[] lengths = new int[count];
+        for (int i = 0; i < count; i++) {
+            lengths[i] = i % every == 0 ? 0 : i % every == 1 ? max : random.nextInt(max + 1);
+        }
+        return lengths;
+    }
+
+    /**
+     * Sends message i of {@code lengths} (content {@link #fill} of seed i, wrId i) from the client for every permit
+     * (a credit the receiver returns), while {@code pollers} more threads poll the server's ring as waiting application
+     * threads do (they and the progress thread take turns as its consumer); then waits for {@code done}.
+     */
+    static void sendPolled(Pair p, int[] lengths, Semaphore permits, int pollers, CountDownLatch done,
+                           AtomicReference<Throwable> failure) throws Exception {
+        ByteBuffer txBuf = ByteBuffer.allocateDirect(Arrays.stream(lengths).max().orElse(0) + 1);
+        MemoryRegion tx = p.client().register(txBuf);
+        Thread[] polling = new Thread[pollers];
+        for (int t = 0; t < pollers; t++) {
+            polling[t] = new Thread(() -> {
+                while (done.getCount() > 0) {
+                    if (!p.server().poll(20_000, () -> false)) {
+                        Thread.yield();
+                    }
+                }
+            }, "poller-" + t);
+            polling[t].start();
+        }
+        try {
+            for (int i = 0; i < lengths.length && failure.get() == null; i++) {
+                assertTrue(permits.tryAcquire(10, TimeUnit.SECONDS), "credit for message " + i);
+                fill(txBuf, 0, lengths[i], i);
+                p.client().postSend(i, tx, 0, lengths[i]); // the buffer is reusable at once: SEND copies
+            }
+            assertTrue(done.await(30, TimeUnit.SECONDS));
+        } finally {
+            done.countDown();
+            for (Thread t : polling) {
+                t.join(5_000);
+            }
+        }
+    }
+
     /** A direct buffer of {@code guard + size + guard} bytes, all 0xA5; register {@link #inner} of it. */
     static ByteBuffer guarded(int size, int guard) {
         ByteBuffer b = ByteBuffer.allocateDirect(size + 2 * guard);
@@ -178,6 +230,12 @@ final class ShmTestSupport {
         x ^= x >>> 7;
         x ^= x << 17;
         return x;
+    }
+
+    /** Whether the segment of this in-process endpoint is still mapped (other tests' mappings do not count). */
+    static boolean mapped(Endpoint ep) throws IOException {
+        String start = Long.toHexString(((ShmEndpoint) ep).segment().base) + "-";
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().anyMatch(l -> l.startsWith(start));
     }
 
     /** Mappings of shm segments in this process (both ends of an in-process pair show up). */

@@ -38,6 +38,11 @@ public final class AzSdpConfig {
     public static final String ZCOPY_STAGING_BYTES = "azsdp.zcopy.stagingBytes";
     public static final String BCOPY_BUFFER_SIZE = "azsdp.bcopy.bufferSize";
     public static final String BCOPY_BUFFERS = "azsdp.bcopy.buffers";
+    /**
+     * The receive buffers (credits) on the shm fabric, where they cost ring space in the shared segment rather than
+     * private buffers when received in place. Setting the general key sets it too.
+     */
+    public static final String BCOPY_BUFFERS_SHM = BCOPY_BUFFERS + ".shm";
     /** Receive messages in place where the fabric can (see Endpoint#receiveInPlace). */
     public static final String BCOPY_IN_PLACE = "azsdp.bcopy.inPlace";
     public static final String CREDITS_RESERVE = "azsdp.credits.reserve";
@@ -79,6 +84,7 @@ public final class AzSdpConfig {
             Map.entry(ZCOPY_STAGING_BYTES, range(4096, 1 << 30)),
             Map.entry(BCOPY_BUFFER_SIZE, range(64, 16 << 20)),
             Map.entry(BCOPY_BUFFERS, range(4, 4096)),
+            Map.entry(BCOPY_BUFFERS_SHM, range(4, 4096)),
             Map.entry(BCOPY_IN_PLACE, oneOf("true", "false")),
             Map.entry(CREDITS_RESERVE, range(1, 16)),
             Map.entry(CONNECT_TIMEOUT_MS, range(1, Integer.MAX_VALUE)),
@@ -97,10 +103,12 @@ public final class AzSdpConfig {
                 throw new IllegalArgumentException("missing configuration key " + key);
             }
         }
-        if (intValue(CREDITS_RESERVE) + 2 > intValue(BCOPY_BUFFERS)) {
-            throw new IllegalArgumentException(CREDITS_RESERVE + " must leave at least two credits for data: "
-                    + CREDITS_RESERVE + "=" + intValue(CREDITS_RESERVE) + ", " + BCOPY_BUFFERS + "="
-                    + intValue(BCOPY_BUFFERS));
+        for (String buffers : List.of(BCOPY_BUFFERS, BCOPY_BUFFERS_SHM)) {
+            if (intValue(CREDITS_RESERVE) + 2 > intValue(buffers)) {
+                throw new IllegalArgumentException(CREDITS_RESERVE + " must leave at least two credits for data: "
+                        + CREDITS_RESERVE + "=" + intValue(CREDITS_RESERVE) + ", " + buffers + "="
+                        + intValue(buffers));
+            }
         }
     }
 
@@ -163,6 +171,11 @@ public final class AzSdpConfig {
     /** The zero-copy threshold on {@code fabric}: its own {@code azsdp.zcopy.threshold.<fabric>} if there is one. */
     public int zcopyThreshold(String fabric) {
         return onFabric(ZCOPY_THRESHOLD, fabric);
+    }
+
+    /** {@link #BCOPY_BUFFERS} on {@code fabric}: its own if there is one. */
+    public int bcopyBuffers(String fabric) {
+        return onFabric(BCOPY_BUFFERS, fabric);
     }
 
     /** {@link #PROTECTION_SYNC_BELOW} on {@code fabric}: its own if there is one. */

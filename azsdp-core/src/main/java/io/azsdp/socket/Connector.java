@@ -18,14 +18,15 @@ final class Connector {
     private Connector() {
     }
 
-    static Hello localHello(AzSdpConfig cfg) {
-        return new Hello(cfg.intValue(AzSdpConfig.BCOPY_BUFFERS), cfg.intValue(AzSdpConfig.ZCOPY_MAX_ADVERTS),
+    /** What we announce on {@code fabric} (chosen before the Hello: its receive buffers may differ). */
+    static Hello localHello(AzSdpConfig cfg, String fabric) {
+        return new Hello(cfg.bcopyBuffers(fabric), cfg.intValue(AzSdpConfig.ZCOPY_MAX_ADVERTS),
                 cfg.intValue(AzSdpConfig.BCOPY_BUFFER_SIZE));
     }
 
-    static FabricOptions fabricOptions(AzSdpConfig cfg) {
+    static FabricOptions fabricOptions(AzSdpConfig cfg, String fabric) {
         int adverts = cfg.intValue(AzSdpConfig.ZCOPY_MAX_ADVERTS);
-        return new FabricOptions(cfg.intValue(AzSdpConfig.BCOPY_BUFFER_SIZE), cfg.intValue(AzSdpConfig.BCOPY_BUFFERS),
+        return new FabricOptions(cfg.intValue(AzSdpConfig.BCOPY_BUFFER_SIZE), cfg.bcopyBuffers(fabric),
                 16 + 2 * adverts, cfg.intValue(AzSdpConfig.CONNECT_TIMEOUT_MS),
                 cfg.intValue(AzSdpConfig.LIVENESS_TIMEOUT_MS), cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
     }
@@ -36,10 +37,10 @@ final class Connector {
             throw new java.net.UnknownHostException(remote.getHostString());
         }
         Fabric fabric = Fabrics.choose(cfg.get(AzSdpConfig.FABRIC), remote.getAddress());
-        Hello local = localHello(cfg);
+        Hello local = localHello(cfg, fabric.name());
         int timeout = timeoutMs > 0 ? timeoutMs : cfg.intValue(AzSdpConfig.CONNECT_TIMEOUT_MS);
-        Bootstrap.Connected c = Bootstrap.connect(remote, localBind, fabric, local.encodeHello(), fabricOptions(cfg),
-                timeout);
+        Bootstrap.Connected c = Bootstrap.connect(remote, localBind, fabric, local.encodeHello(),
+                fabricOptions(cfg, fabric.name()), timeout);
         return start(c.endpoint(), cfg, local, () -> Hello.decodeHelloAck(c.peerPrivateData()));
     }
 
@@ -63,8 +64,8 @@ final class Connector {
             in.reject(e.getMessage());
             throw e;
         }
-        Hello local = localHello(cfg);
-        Endpoint ep = in.accept(Fabrics.get(name), local.encodeHelloAck(), fabricOptions(cfg));
+        Hello local = localHello(cfg, name);
+        Endpoint ep = in.accept(Fabrics.get(name), local.encodeHelloAck(), fabricOptions(cfg, name));
         return start(ep, cfg, local, () -> peer);
     }
 

@@ -48,6 +48,19 @@ class AzSdpConfigTest {
     }
 
     @Test
+    void shmHasItsOwnReceiveBuffersUnlessTheGeneralKeyIsSet() {
+        AzSdpConfig shmOnly = load(AzSdpConfig.BCOPY_BUFFERS_SHM, "32");
+        assertEquals(32, shmOnly.bcopyBuffers("shm"));
+        assertEquals(16, shmOnly.bcopyBuffers("tcp"));
+        AzSdpConfig general = shmOnly.with(AzSdpConfig.BCOPY_BUFFERS, 8);
+        assertEquals(8, general.bcopyBuffers("shm"));
+        assertEquals(8, general.bcopyBuffers("tcp"));
+        IllegalArgumentException tooFew = assertThrows(IllegalArgumentException.class,
+                () -> load(AzSdpConfig.BCOPY_BUFFERS_SHM, "4", AzSdpConfig.CREDITS_RESERVE, "3"));
+        assertTrue(tooFew.getMessage().contains(AzSdpConfig.BCOPY_BUFFERS_SHM), tooFew.getMessage());
+    }
+
+    @Test
     void shmHasItsOwnProtectionSyncBelowUnlessTheGeneralOneIsSet() {
         AzSdpConfig defaults = load();
         assertEquals(524288, defaults.protectionSyncBelow("shm"));

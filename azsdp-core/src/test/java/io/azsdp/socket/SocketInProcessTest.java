@@ -475,6 +475,23 @@ class SocketInProcessTest {
         }
     }
 
+    /** The shm receive buffers (credits) have their own key: each end posts that many there, the general count on tcp. */
+    @ParameterizedTest
+    @CsvSource({"shm,32", "tcp,16"})
+    void receiveBuffersFollowTheFabric(String fabric, int expected) throws Exception {
+        Properties p = new Properties();
+        p.setProperty(AzSdpConfig.FABRIC, fabric);
+        p.setProperty(AzSdpConfig.BCOPY_BUFFERS_SHM, "32");
+        try (SocketPair pair = SocketPair.open(AzSdpConfig.load(p))) {
+            pair.client.getOutputStream().write(7);
+            assertEquals(7, pair.peer.getInputStream().read());
+            for (AzSdpSocket s : new AzSdpSocket[] {pair.client, pair.azPeer()}) {
+                String state = s.connection().toString();
+                assertTrue(state.contains("posted=" + expected + ","), state);
+            }
+        }
+    }
+
     private static byte pattern(int write, int index) {
         return (byte) (write * 31 + index * 7 + (index >>> 11));
     }

@@ -15,9 +15,11 @@ import io.azsdp.fabric.shm.ShmTestSupport.Pair;
 import io.azsdp.fabric.shm.ShmTestSupport.Recorder;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** A peer that scribbles on the ring must break the connection with a clear error, never crash or over-read. */
 @Timeout(30)
@@ -25,16 +27,26 @@ class ShmCorruptionTest {
 
     enum Garbage { HUGE_LENGTH, NEGATIVE_LENGTH, BAD_TYPE, SHORT_PAD, TAIL_BEYOND_CAPACITY, RECORD_PAST_TAIL }
 
+    static Stream<Arguments> cases() {
+        return Stream.of(Garbage.values()).flatMap(g -> Stream.of(Arguments.of(g, false), Arguments.of(g, true)));
+    }
+
+    /** With {@code inPlace}, the receiver reads messages in the ring (its head then lags its read cursor). */
     @ParameterizedTest
-    @EnumSource(Garbage.class)
-    void malformedRecordBreaksTheReceiver(Garbage garbage) throws Exception {
+    @MethodSource("cases")
+    void malformedRecordBreaksTheReceiver(Garbage garbage, boolean inPlace) throws Exception {
         try (Pair p = pair(options(1024, 4, 4))) {
             Recorder client = new Recorder();
             Recorder server = new Recorder();
             p.client().setHandler(client);
             p.server().setHandler(server);
-            MemoryRegion rx = p.client().register(ByteBuffer.allocateDirect(1024));
-            p.client().postRecv(1, rx, 0, 1024);
+            if (inPlace) {
+                p.client().receiveInPlace();
+                p.client().postRecv(1, null, 0, 1024);
+            } else {
+                MemoryRegion rx = p.client().register(ByteBuffer.allocateDirect(1024));
+                p.client().postRecv(1, rx, 0, 1024);
+            }
             p.client().start();
             p.server().start();
 

@@ -202,31 +202,73 @@ class ShmInPlaceTest {
         }
     }
 
+    /** A started pair whose server receives in place, receives 0 and 1 posted; the client sends pattern messages. */
+    private static final class TwoReceives implements AutoCloseable {
+        final Pair p;
+        final ByteBuffer view;
+        final InPlaceRecorder server = new InPlaceRecorder();
+        private final ByteBuffer txBuf;
+        private final MemoryRegion tx;
+
+        TwoReceives(int max, int maxPostedRecvs) throws Exception {
+            p = pair(options(max, maxPostedRecvs, 4));
+            view = p.server().receiveInPlace();
+            p.server().postRecv(0, null, 0, max);
+            p.server().postRecv(1, null, 0, max);
+            p.start(new Recorder(), server);
+            txBuf = ByteBuffer.allocateDirect(max);
+            tx = p.client().register(txBuf);
+        }
+
+        /** Sends message {@code seq} of {@code length} bytes and returns it as delivered, after checking it. */
+        Held send(int length, int seq) throws Exception {
+            fill(txBuf, 0, length, seq);
+            p.client().postSend(seq, tx, 0, length);
+            Held h = server.takeHeld();
+            assertEquals(length, h.length());
+            assertEquals(-1, mismatch(view, h.offset(), length, seq));
+            return h;
+        }
+
+        @Override
+        public void close() {
+            p.close();
+        }
+    }
+
     /** A message held counts as a posted receive: posting new ids while holding is refused, reposting one is not. */
     @Test
     void heldMessagesCountAgainstThePostedReceives() throws Exception {
         int max = 1024;
-        try (Pair p = pair(options(max, 2, 4))) {
-            ByteBuffer view = p.server().receiveInPlace();
-            p.server().postRecv(0, null, 0, max);
-            p.server().postRecv(1, null, 0, max);
-            InPlaceRecorder server = new InPlaceRecorder();
-            p.start(new Recorder(), server);
-            ByteBuffer txBuf = ByteBuffer.allocateDirect(max);
-            MemoryRegion tx = p.client().register(txBuf);
-            fill(txBuf, 0, 100, 0);
-            p.client().postSend(0, tx, 0, 100);
-            Held first = server.takeHeld();
+        try (TwoReceives t = new TwoReceives(max, 2)) {
+            Held first = t.send(100, 0);
             assertEquals(0, first.wrId());
-            IOException e = assertThrows(IOException.class, () -> p.server().postRecv(2, null, 0, max));
+            IOException e = assertThrows(IOException.class, () -> t.p.server().postRecv(2, null, 0, max));
             assertTrue(e.getMessage().contains("too many receives"), e.getMessage());
-            assertEquals(-1, mismatch(view, first.offset(), 100, 0));
-            p.server().postRecv(0, null, 0, max); // hands message 0 back and posts again
-            fill(txBuf, 0, 200, 1);
-            p.client().postSend(1, tx, 0, 200);
-            Held second = server.takeHeld();
-            assertEquals(1, second.wrId());
-            assertEquals(-1, mismatch(view, second.offset(), 200, 1));
+            assertEquals(-1, mismatch(t.view, first.offset(), 100, 0));
+            t.p.server().postRecv(0, null, 0, max); // hands message 0 back and posts again
+            assertEquals(1, t.send(200, 1).wrId());
+        }
+    }
+
+    /**
+     * A peer that moves its tail back over a message we hold (still ahead of the head, which the held message pins)
+     * breaks the connection with a clear error; what we hold stays readable until close.
+     */
+    @Test
+    void tailMovedBackOverAHeldMessageBreaksTheReceiver() throws Exception {
+        try (TwoReceives t = new TwoReceives(1024, 4)) {
+            Held held = t.send(500, 0);
+            ShmSegment seg = ((ShmEndpoint) t.p.client()).segment(); // the client forges the server's inbound ring
+            int ctl = seg.layout.ctlOffset[((ShmEndpoint) t.p.server()).side()];
+            ShmSegment.LONG.setVolatile(seg.buf, ctl + ShmSegment.CTL_TAIL, 8L);
+            ShmSegment.INT.getAndAdd(seg.buf, ctl + ShmSegment.CTL_DOORBELL, 1);
+            io.azsdp.nativeio.NativeLib.futexWake(seg.base + ctl + ShmSegment.CTL_DOORBELL, 1);
+
+            t.server.expect(Opcode.RECV, 1, 0, WcStatus.FLUSH_ERR);
+            IOException e = t.server.awaitDisconnect();
+            assertTrue(e != null && e.getMessage().startsWith("shm ring corrupted by the peer"), String.valueOf(e));
+            assertEquals(-1, mismatch(t.view, held.offset(), 500, 0));
         }
     }
 

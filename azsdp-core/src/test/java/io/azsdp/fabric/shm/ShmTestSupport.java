@@ -45,7 +45,10 @@ final class ShmTestSupport {
         return new FabricOptions(maxMessage, maxPostedRecvs, maxRegions, 5_000, 2_000);
     }
 
-    /** Connected, not started endpoints. Closing aborts both (idempotent if the test closed them already). */
+    /**
+     * Connected, not started endpoints. Closing aborts both, then closes them, which ends receives in place too
+     * (idempotent if the test closed them already).
+     */
     record Pair(Endpoint client, Endpoint server) implements AutoCloseable {
         /** Starts both ends with these handlers. */
         void start(Recorder clientEvents, Recorder serverEvents) {
@@ -59,6 +62,8 @@ final class ShmTestSupport {
         public void close() {
             client.abort();
             server.abort();
+            client.close();
+            server.close();
         }
     }
 

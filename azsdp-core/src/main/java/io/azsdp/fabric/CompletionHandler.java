@@ -18,7 +18,7 @@ public interface CompletionHandler {
      * {@code offset} of the view. Failed receives still complete through {@link #onCompletion}.
      */
     default void onRecvInPlace(long wrId, int offset, int byteLen) {
-        throw new UnsupportedOperationException("receives in place were not asked for");
+        throw new IllegalStateException("a receive in place for a handler whose endpoint was not asked for them");
     }
 
     /**

@@ -52,6 +52,8 @@ final class ShmRing {
     private final int data;
     private final int capacity;
     private final int maxMessage;
+    /** The space one largest message takes, header included. */
+    private final long maxRecord;
     private final long doorbellAddress;
 
     // Producer state, guarded by the endpoint's send lock.
@@ -88,6 +90,7 @@ final class ShmRing {
         this.data = seg.layout.dataOffset[r];
         this.capacity = seg.layout.ringCapacity[r];
         this.maxMessage = seg.layout.params[r].maxMessage();
+        this.maxRecord = RECORD_HEADER + ShmSegment.align8(maxMessage);
         this.doorbellAddress = seg.base + doorbellOff;
     }
 
@@ -273,7 +276,6 @@ final class ShmRing {
      * all its credits could then overrun. Any thread; a racing consumer only makes it less crowded.
      */
     boolean crowded(int posted, int limit) {
-        long maxRecord = RECORD_HEADER + ShmSegment.align8(maxMessage);
         return publishedCursor - head > (long) (limit - posted) * maxRecord;
     }
 

@@ -6,6 +6,7 @@ import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.Spin;
+import io.azsdp.fabric.SpinWindow;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.memory.LingeringRanges;
 import io.azsdp.memory.ProtectedMemory;
@@ -79,6 +80,10 @@ public final class SdpConnection implements CompletionHandler {
     private final int stagingBytes;
     private final int closeTimeoutMs;
     private final long spinNanos;
+    /** How long a waiter polls a spinning fabric (shm) before it parks; guarded by lock. */
+    private final SpinWindow spinWindow;
+    /** When the poll of a waiter that then parked began (0: the wait did not begin with one); guarded by lock. */
+    private long spunSince;
     /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
     private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile TransferMode mode;
@@ -243,6 +248,7 @@ public final class SdpConnection implements CompletionHandler {
         this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
+        this.spinWindow = new SpinWindow(spinNanos);
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
         this.protectSyncBelow = cfg.protectionSyncBelow(ep.fabricName());
         this.advBufs = rxBufCount;
@@ -1107,13 +1113,14 @@ public final class SdpConnection implements CompletionHandler {
         try {
             if (deadline == 0) {
                 readable.await();
+                woke(true);
                 return true;
             }
             long left = deadline - System.nanoTime();
             if (left <= 0) {
                 return false;
             }
-            readable.awaitNanos(left);
+            woke(readable.awaitNanos(left) > 0);
             return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -1938,12 +1945,14 @@ public final class SdpConnection implements CompletionHandler {
      * itself, as on a plain socket; when another thread is reading it falls back to the condition at once.
      */
     private boolean spinForEvent(long maxNanos) {
+        spunSince = 0;
         if (spinNanos <= 0 || maxNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {
             return false;
         }
         int seen = events;
         pollSeen = seen;
         boolean caught = false;
+        long spun = 0;
         lock.unlock();
         ep.flush();
         try {
@@ -1958,8 +1967,9 @@ public final class SdpConnection implements CompletionHandler {
                 }
             } else {
                 // The provider's thread may be delivering right now: watch for its signal while retrying.
-                long budget = Math.min(maxNanos, spinNanos);
+                long budget = Math.min(maxNanos, spinWindow.nanos());
                 long start = System.nanoTime();
+                spun = start;
                 long left;
                 while (events == seen && (left = budget - (System.nanoTime() - start)) > 0) {
                     if (!ep.poll(left, eventSeen)) {
@@ -1973,7 +1983,23 @@ public final class SdpConnection implements CompletionHandler {
         if (caught) {
             stats.signalsCaughtSpinning++;
         }
-        return events != seen || drainDeferred();
+        if (events != seen || drainDeferred()) {
+            return true;
+        }
+        spunSince = spun; // 0 on a blocking fabric: its own poll adapts (FrameReader)
+        return false;
+    }
+
+    /**
+     * After a park that followed a poll of the spin window: a wake-up soon after the poll gave up widens the window
+     * (see SpinWindow). On a synchronous stream each side otherwise parks just before the other's reply, and every
+     * message then pays two wake-ups, which on a virtual machine outlast the configured poll.
+     */
+    private void woke(boolean signalled) {
+        if (spunSince != 0) {
+            spinWindow.waited(signalled, System.nanoTime() - spunSince);
+            spunSince = 0;
+        }
     }
 
     /** Spins until {@code events} moves on (true) or {@code until} (false). */
@@ -2018,8 +2044,9 @@ public final class SdpConnection implements CompletionHandler {
         try {
             if (nanos == Long.MAX_VALUE) {
                 writable.await();
+                woke(true);
             } else {
-                writable.awaitNanos(nanos);
+                woke(writable.awaitNanos(nanos) > 0);
             }
         } finally {
             ep.waitingForPeer(false);

@@ -3,6 +3,7 @@ package io.azsdp.fabric.tcp;
 import io.azsdp.fabric.FabricException;
 import io.azsdp.fabric.Opcode;
 import io.azsdp.fabric.Spin;
+import io.azsdp.fabric.SpinWindow;
 import io.azsdp.fabric.WcStatus;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,8 +49,6 @@ final class FrameReader implements Runnable {
     private static final long SERVING_MAX_NAP_NANOS = 200_000L;
     private static final long SERVING_HOLD_NANOS = 100_000_000L;
     private static final BooleanSupplier NEVER = () -> false;
-    /** The busy-poll window grows up to this many times the configured busy poll. */
-    private static final int MAX_BUSY_WINDOW_FACTOR = 8;
 
     private static final int NONE = 0;
     private static final int FRAME = 1;
@@ -58,10 +57,8 @@ final class FrameReader implements Runnable {
 
     private final TcpEndpoint ep;
     private final SocketChannel channel;
-    /** The configured busy poll: the least the window shrinks to. */
-    private final long busyPollNanos;
-    /** Token holder's: how long a poller currently busy-polls (see {@link #adaptBusyWindow}). */
-    private long busyWindowNanos;
+    /** Token holder's: how long a poller currently busy-polls. */
+    private final SpinWindow busyWindow;
     /** Whoever holds it reads from the socket and owns the fields below. */
     private final ReentrantLock token = new ReentrantLock();
     private final ByteBuffer header = ByteBuffer.allocateDirect(Wire.HEADER_LEN);
@@ -107,8 +104,7 @@ final class FrameReader implements Runnable {
     FrameReader(TcpEndpoint ep) {
         this.ep = ep;
         this.channel = ep.channel;
-        this.busyPollNanos = ep.options.busyPollMicros() * 1000L;
-        this.busyWindowNanos = busyPollNanos;
+        this.busyWindow = new SpinWindow(ep.options.busyPollMicros() * 1000L);
     }
 
     /** Wakes the reader thread wherever it waits (a posted receive, readable data, a failure), and any poller. */
@@ -294,33 +290,18 @@ final class FrameReader implements Runnable {
                 return false;
             }
             long start = System.nanoTime();
-            if (busyPoll(s, start + Math.min(nanos, busyWindowNanos), done)) {
+            if (busyPoll(s, start + Math.min(nanos, busyWindow.nanos()), done)) {
                 busyPollHits++;
             } else {
                 kernelWaits++;
                 int ready = s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
-                adaptBusyWindow(ready > 0 && !pollerWoken, System.nanoTime() - start);
+                busyWindow.waited(ready > 0 && !pollerWoken, System.nanoTime() - start);
             }
         } finally {
             pollerBlocked = false;
         }
         s.selectedKeys().clear();
         return !pollerWoken && !Thread.currentThread().isInterrupted();
-    }
-
-    /**
-     * After a wait the busy poll did not cover, as KVM adapts its halt polling: data that came within the largest
-     * window doubles the window (polling that long would have saved the sleep and the wake-up: a 64 KiB echo on tcp
-     * takes longer than the configured 50 us); a longer wait halves it, down to the configured value, so an idle
-     * connection costs one short busy poll per wait.
-     */
-    private void adaptBusyWindow(boolean dataCame, long waitedNanos) {
-        long max = busyPollNanos * MAX_BUSY_WINDOW_FACTOR;
-        if (dataCame && waitedNanos <= max) {
-            busyWindowNanos = Math.min(max, busyWindowNanos * 2);
-        } else {
-            busyWindowNanos = Math.max(busyPollNanos, busyWindowNanos / 2);
-        }
     }
 
     /** True when data came, the caller's event came from elsewhere, or the poller was woken before {@code until}. */

@@ -23,6 +23,8 @@ public interface AzSdpMXBean {
 
     long getProtectSkipped();
 
+    long getSyncZcopyCrowded();
+
     long getSpilledBytes();
 
     int getSrcAvailsOutstanding();

@@ -113,6 +113,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getSyncZcopyCrowded() {
+        return sum(SdpStats::syncZcopyCrowded);
+    }
+
+    @Override
     public long getSpilledBytes() {
         return sum(SdpStats::spilledBytes);
     }

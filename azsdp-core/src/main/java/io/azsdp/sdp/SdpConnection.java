@@ -326,6 +326,11 @@ public final class SdpConnection implements CompletionHandler {
         return ep;
     }
 
+    /** How many auto-mode writes of this JVM may wait for synchronous zero copy at once (see SyncZcopyWriters). */
+    public static int syncZcopyWritersMax() {
+        return SyncZcopyWriters.MAX;
+    }
+
     public SdpStats stats() {
         return stats;
     }
@@ -357,7 +362,9 @@ public final class SdpConnection implements CompletionHandler {
         writeLock.lock();
         try {
             TransferMode path = pathFor(len, !src.isDirect());
-            if (path == TransferMode.BCOPY) {
+            if (path == TransferMode.ZCOPY && mode == TransferMode.AUTO) {
+                writeZcopyAuto(src);
+            } else if (path == TransferMode.BCOPY) {
                 writeBcopy(src, null, 0, len);
             } else if (!src.isDirect()) {
                 writeStaged(src, null, 0, len, path == TransferMode.AZSDP);
@@ -377,6 +384,20 @@ public final class SdpConnection implements CompletionHandler {
             }
         } finally {
             writeLock.unlock();
+        }
+    }
+
+    /** Auto mode's zero copy: synchronous, unless as many such writes as SyncZcopyWriters allows already wait. */
+    private void writeZcopyAuto(ByteBuffer src) throws IOException {
+        if (!SyncZcopyWriters.tryEnter()) {
+            stats.syncZcopyCrowded++;
+            writeBcopy(src, null, 0, src.remaining());
+            return;
+        }
+        try {
+            writeZcopyDirect(src);
+        } finally {
+            SyncZcopyWriters.exit();
         }
     }
 

@@ -1,8 +1,8 @@
 package io.azsdp.sdp;
 
 /**
- * Per-connection transfer counters. Written under the connection lock (protectSkipped under the write lock); read
- * without it (monitoring only).
+ * Per-connection transfer counters. Written under the connection lock (protectSkipped and syncZcopyCrowded under the
+ * write lock); read without it (monitoring only).
  */
 public final class SdpStats {
     long bcopyBytesSent;
@@ -18,6 +18,7 @@ public final class SdpStats {
     long protectedSends;
     long protectedReused;
     long protectSkipped;
+    long syncZcopyCrowded;
     long writerStalls;
     long signalsCaughtSpinning;
 
@@ -37,6 +38,7 @@ public final class SdpStats {
             total.protectedSends += protectedSends;
             total.protectedReused += protectedReused;
             total.protectSkipped += protectSkipped;
+            total.syncZcopyCrowded += syncZcopyCrowded;
             total.writerStalls += writerStalls;
             total.signalsCaughtSpinning += signalsCaughtSpinning;
         }
@@ -123,6 +125,14 @@ public final class SdpStats {
         return protectSkipped;
     }
 
+    /**
+     * Auto-mode writes at or above the zero-copy threshold sent by BCopy because as many synchronous zero-copy writes
+     * as this JVM allows at once were already waiting for their peers (see SyncZcopyWriters).
+     */
+    public long syncZcopyCrowded() {
+        return syncZcopyCrowded;
+    }
+
     @Override
     public String toString() {
         return "SdpStats[bcopySent=" + bcopyBytesSent + ", gatheredSent=" + gatheredBytesSent + ", zcopySent="
@@ -131,6 +141,7 @@ public final class SdpStats {
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped
+                + ", syncZcopyCrowded=" + syncZcopyCrowded
                 + ", writerStalls=" + writerStalls + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
     }
 }

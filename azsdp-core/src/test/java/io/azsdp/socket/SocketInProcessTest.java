@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.config.AzSdpConfig;
+import io.azsdp.sdp.SdpConnection;
 import io.azsdp.sdp.SdpStats;
 import io.azsdp.sdp.TransferMode;
 import java.io.DataInputStream;
@@ -799,5 +800,91 @@ class SocketInProcessTest {
             });
             assertTrue(e.getMessage().toLowerCase().contains("reset"), e.getMessage());
         }
+    }
+
+    /**
+     * Auto mode: while as many synchronous zero-copy writes as the JVM allows wait for peers that do not read, a large
+     * write on another connection goes by BCopy and returns at once; once they are done it goes zero copy again.
+     * Every byte of every connection arrives intact.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void autoSendsByBcopyWhileSynchronousZeroCopyWritersWait(String fabric) throws Exception {
+        Properties p = new Properties();
+        p.setProperty(AzSdpConfig.FABRIC, fabric);
+        p.setProperty(AzSdpConfig.MODE, "auto");
+        p.setProperty(AzSdpConfig.ZCOPY_THRESHOLD, "65536"); // tcp too
+        p.setProperty(AzSdpConfig.ZCOPY_POOL_BYTES, "65536"); // the peer stages little of what it does not read
+        AzSdpConfig cfg = AzSdpConfig.load(p);
+        int waiting = SdpConnection.syncZcopyWritersMax();
+        SocketPair[] pairs = new SocketPair[waiting + 1];
+        try {
+            for (int i = 0; i < pairs.length; i++) {
+                pairs[i] = SocketPair.open(cfg);
+            }
+            ByteBuffer big = ByteBuffer.allocateDirect(1 << 20);
+            fill(big, 1);
+            CompletableFuture<?>[] writers = new CompletableFuture<?>[waiting];
+            for (int i = 0; i < waiting; i++) {
+                SdpConnection c = pairs[i].client.connection();
+                ByteBuffer view = big.duplicate();
+                writers[i] = CompletableFuture.runAsync(() -> {
+                    try {
+                        c.write(view);
+                    } catch (IOException e) {
+                        throw new CompletionException(e);
+                    }
+                });
+            }
+            for (int i = 0; i < waiting; i++) {
+                SdpConnection c = pairs[i].client.connection();
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (c.advertsOutstanding() == 0 && System.nanoTime() < end) {
+                    Thread.sleep(1);
+                }
+                assertEquals(1, c.advertsOutstanding(), "writer " + i + " waits for its peer");
+            }
+            SdpConnection last = pairs[waiting].client.connection();
+            ByteBuffer msg = ByteBuffer.allocateDirect(64 << 10);
+            fill(msg, 2);
+            last.write(msg.duplicate()); // the peer reads nothing yet: returns only because it went by BCopy
+            assertEquals(1, last.stats().syncZcopyCrowded(), last.stats().toString());
+            assertEquals(64 << 10, last.stats().bcopyBytesSent(), last.stats().toString());
+            assertEquals(0, last.stats().zcopyBytesSent(), last.stats().toString());
+            for (int i = 0; i < waiting; i++) {
+                assertArrayEquals(bytes(big), readFully(pairs[i].peer, big.capacity()));
+                writers[i].get(30, TimeUnit.SECONDS);
+            }
+            assertArrayEquals(bytes(msg), readFully(pairs[waiting].peer, msg.capacity()));
+            CompletableFuture<byte[]> echo = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return readFully(pairs[waiting].peer, msg.capacity());
+                } catch (IOException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            last.write(msg.duplicate()); // no other writer waits now
+            assertArrayEquals(bytes(msg), echo.get(30, TimeUnit.SECONDS));
+            assertEquals(1, last.stats().syncZcopyCrowded(), last.stats().toString());
+            assertEquals(64 << 10, last.stats().zcopyBytesSent(), last.stats().toString());
+        } finally {
+            for (SocketPair pair : pairs) {
+                if (pair != null) {
+                    pair.close();
+                }
+            }
+        }
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        byte[] out = new byte[b.capacity()];
+        b.duplicate().clear().get(out);
+        return out;
+    }
+
+    private static byte[] readFully(Socket s, int n) throws IOException {
+        byte[] out = new byte[n];
+        new DataInputStream(s.getInputStream()).readFully(out);
+        return out;
     }
 }

@@ -23,7 +23,7 @@ public interface AzSdpMXBean {
 
     long getProtectSkipped();
 
-    long getSyncZcopyCrowded();
+    long getSyncZcopyCrowdedBytes();
 
     long getSpilledBytes();
 

@@ -113,8 +113,8 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
-    public long getSyncZcopyCrowded() {
-        return sum(SdpStats::syncZcopyCrowded);
+    public long getSyncZcopyCrowdedBytes() {
+        return sum(SdpStats::syncZcopyCrowdedBytes);
     }
 
     @Override

@@ -390,7 +390,7 @@ public final class SdpConnection implements CompletionHandler {
     /** Auto mode's zero copy: synchronous, unless as many such writes as SyncZcopyWriters allows already wait. */
     private void writeZcopyAuto(ByteBuffer src) throws IOException {
         if (!SyncZcopyWriters.tryEnter()) {
-            stats.syncZcopyCrowded++;
+            stats.syncZcopyCrowdedBytes += src.remaining();
             writeBcopy(src, null, 0, src.remaining());
             return;
         }
@@ -1959,11 +1959,12 @@ public final class SdpConnection implements CompletionHandler {
 
     /**
      * Before a waiter parks, lets it poll the fabric with the lock released, delivering completions itself, for at
-     * most {@code maxNanos}. A spinning fabric (shm) is polled for up to {@code spinNanos}: on a short round trip the
-     * event arrives within the spin, and neither the provider's thread nor this one has to be woken; while the
-     * provider's own thread is delivering, the waiter retries within its budget and watches for that signal. A
-     * blocking fabric (tcp) is polled once, for up to {@link #BLOCKING_POLL_NANOS}: the waiter waits in the kernel
-     * itself, as on a plain socket; when another thread is reading it falls back to the condition at once.
+     * most {@code maxNanos}. A spinning fabric (shm) is polled for up to {@link #spinWindow} (from {@code spinNanos}
+     * to 8x that, see #woke): on a short round trip the event arrives within the spin, and neither the provider's
+     * thread nor this one has to be woken; while the provider's own thread is delivering, the waiter retries within
+     * its budget and watches for that signal. A blocking fabric (tcp) is polled once, for up to
+     * {@link #BLOCKING_POLL_NANOS}: the waiter waits in the kernel itself, as on a plain socket; when another thread is
+     * reading it falls back to the condition at once.
      */
     private boolean spinForEvent(long maxNanos) {
         spunSince = 0;

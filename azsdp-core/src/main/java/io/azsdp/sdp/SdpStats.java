@@ -1,8 +1,8 @@
 package io.azsdp.sdp;
 
 /**
- * Per-connection transfer counters. Written under the connection lock (protectSkipped and syncZcopyCrowded under the
- * write lock); read without it (monitoring only).
+ * Per-connection transfer counters. Written under the connection lock (protectSkipped and syncZcopyCrowdedBytes under
+ * the write lock); read without it (monitoring only).
  */
 public final class SdpStats {
     long bcopyBytesSent;
@@ -18,7 +18,7 @@ public final class SdpStats {
     long protectedSends;
     long protectedReused;
     long protectSkipped;
-    long syncZcopyCrowded;
+    long syncZcopyCrowdedBytes;
     long writerStalls;
     long signalsCaughtSpinning;
 
@@ -38,7 +38,7 @@ public final class SdpStats {
             total.protectedSends += protectedSends;
             total.protectedReused += protectedReused;
             total.protectSkipped += protectSkipped;
-            total.syncZcopyCrowded += syncZcopyCrowded;
+            total.syncZcopyCrowdedBytes += syncZcopyCrowdedBytes;
             total.writerStalls += writerStalls;
             total.signalsCaughtSpinning += signalsCaughtSpinning;
         }
@@ -126,11 +126,12 @@ public final class SdpStats {
     }
 
     /**
-     * Auto-mode writes at or above the zero-copy threshold sent by BCopy because as many synchronous zero-copy writes
-     * as this JVM allows at once were already waiting for their peers (see SyncZcopyWriters).
+     * Of {@link #bcopyBytesSent}, those of auto-mode writes at or above the zero-copy threshold, sent by BCopy because
+     * as many synchronous zero-copy writes as this JVM allows at once were already waiting for their peers (see
+     * SyncZcopyWriters).
      */
-    public long syncZcopyCrowded() {
-        return syncZcopyCrowded;
+    public long syncZcopyCrowdedBytes() {
+        return syncZcopyCrowdedBytes;
     }
 
     @Override
@@ -141,7 +142,7 @@ public final class SdpStats {
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
                 + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped
-                + ", syncZcopyCrowded=" + syncZcopyCrowded
+                + ", syncZcopyCrowdedBytes=" + syncZcopyCrowdedBytes
                 + ", writerStalls=" + writerStalls + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";
     }
 }

@@ -312,6 +312,7 @@ final class Traffic {
         Map<String, Long> m = new LinkedHashMap<>();
         m.put("bcopySent", st.bcopyBytesSent());
         m.put("zcopySent", st.zcopyBytesSent());
+        m.put("zcopyCrowded", st.syncZcopyCrowdedBytes()); // auto-mode bytes above the threshold sent by BCopy
         m.put("bcopyRecv", st.bcopyBytesReceived());
         m.put("zcopyRecv", st.zcopyBytesReceived());
         m.put("delivered", st.bytesReceived());

@@ -341,11 +341,11 @@ abstract class MultiJvmTestBase {
             Map<String, Long> mine = Traffic.counters(s);
             long onWire = bytes + Job.SIZE; // the job header is ours too
             // Less what auto mode sent by BCopy while other connections' synchronous zero-copy writes waited.
-            long myZ = Traffic.expectedZcopyBytes(job.clientSeed(), bytes, maxMessage, client.mode(), client.threshold())
-                    + (client.zcopyHeapWrite() ? Job.SIZE : 0) // the job header is a heap array
+            long myZ = Traffic.expectedZcopyBytes(job.clientSeed(), bytes, maxMessage, client.mode(),
+                    client.threshold()) + (client.zcopyHeapWrite() ? Job.SIZE : 0) // the job header is a heap array
                     - mine.get("zcopyCrowded");
-            long peerZ = Traffic.expectedZcopyBytes(job.peerSeed(), bytes, maxMessage, server.mode(), server.threshold())
-                    - get(p, "zcopyCrowded");
+            long peerZ = Traffic.expectedZcopyBytes(job.peerSeed(), bytes, maxMessage, server.mode(),
+                    server.threshold()) - get(p, "zcopyCrowded");
             assertEquals(onWire, mine.get("bcopySent") + mine.get("zcopySent"), c + "our sent counters " + mine);
             assertEquals(myZ, mine.get("zcopySent"), c + "our zero-copy bytes (" + client + ") " + mine);
             assertEquals(bytes, get(p, "bcopySent") + get(p, "zcopySent"), c + "peer's sent counters " + p);

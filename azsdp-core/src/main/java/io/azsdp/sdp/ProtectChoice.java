@@ -5,11 +5,11 @@ package io.azsdp.sdp;
  * its pages (and return at once) or send it by synchronous zero copy. Protecting pages that are no longer read-only
  * from an earlier send costs two mprotect calls, each with a TLB flush (8 us for the pair at 64 KiB on one
  * development machine, 109 us on another: {@code azsdp micro}, protectThenRelease), which is more than a synchronous
- * READ of that size takes on shm. Lazy unprotect makes re-sending an unchanged buffer free, as does a send of pages still in flight, so
- * only a run of protected sends that each had to make their pages read-only (the application rewrites its buffers,
- * or rotates more of them than lazy unprotect keeps) switches to waiting; it tries protecting again after a number of
- * sends that doubles while those tries keep finding fresh pages. Guarded by the connection's write lock; no
- * allocation.
+ * READ of that size takes on shm. Lazy unprotect makes re-sending an unchanged buffer free, as does a send of pages
+ * still in flight, so only a run of protected sends that each had to make their pages read-only (the application
+ * rewrites its buffers, or rotates more of them than lazy unprotect keeps) switches to waiting; it tries protecting
+ * again after a number of sends that doubles while those tries keep finding fresh pages. Guarded by the connection's
+ * write lock; no allocation.
  */
 final class ProtectChoice {
     /** More than LingeringRanges keeps: a rotation it can hold reaches its first reuse before this many misses. */

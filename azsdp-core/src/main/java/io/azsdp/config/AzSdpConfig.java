@@ -55,7 +55,8 @@ public final class AzSdpConfig {
     /**
      * In azsdp mode, a write smaller than this goes by synchronous zero copy while the connection's protected sends
      * keep having to make fresh pages read-only (no send in flight or lingering range held them): protecting and
-     * releasing them costs more than waiting for the peer's READ. 0: always protect.
+     * releasing them costs more than waiting for the peer's READ. Larger writes do so only while their protect calls
+     * measure dearer than the connection's synchronous sends (see ProtectChoice). 0: always protect.
      */
     public static final String PROTECTION_SYNC_BELOW = "azsdp.protection.syncBelow";
     /** The same on the shm fabric, where the peer's READ is one local copy. Setting the general key sets it too. */

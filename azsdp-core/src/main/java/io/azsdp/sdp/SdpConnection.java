@@ -190,9 +190,8 @@ public final class SdpConnection implements CompletionHandler {
     private final DeferredCompletions deferred = new DeferredCompletions();
     /** Completed protected sends whose pages stay read-only until a store or a new send (lazy unprotect). */
     private final LingeringRanges lingering = new LingeringRanges();
-    /** Below this, an azsdp-mode write may go synchronously when protecting fresh pages would cost more. */
-    private final int protectSyncBelow;
-    private final ProtectChoice protectChoice = new ProtectChoice();
+    /** Whether an azsdp-mode write protects its pages or goes synchronously (azsdp.protection.syncBelow). */
+    private final ProtectChoice protectChoice;
     private final DeferredCompletions.Sink replay = new DeferredCompletions.Sink() {
         @Override
         public void completion(int opcode, long wrId, int byteLen, int status) {
@@ -250,7 +249,7 @@ public final class SdpConnection implements CompletionHandler {
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.spinWindow = new SpinWindow(spinNanos);
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
-        this.protectSyncBelow = cfg.protectionSyncBelow(ep.fabricName());
+        this.protectChoice = new ProtectChoice(cfg.protectionSyncBelow(ep.fabricName()));
         this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
@@ -373,9 +372,11 @@ public final class SdpConnection implements CompletionHandler {
                 // still change behind the view: zero copy, but synchronous.
                 writeZcopyDirect(src);
             } else if (protection) {
-                if (len < protectSyncBelow && !protectChoice.protect()) {
+                if (!protectChoice.protect()) {
                     stats.protectSkipped++;
+                    long start = System.nanoTime();
                     writeZcopyDirect(src); // cheaper than protecting fresh pages (see ProtectChoice)
+                    protectChoice.synchronousSend(len, System.nanoTime() - start);
                 } else {
                     writeProtected(src);
                 }
@@ -865,13 +866,15 @@ public final class SdpConnection implements CompletionHandler {
         lingering.advertising(adverts.targetAfter(len));
         if (kind == TxAdverts.PROTECTED) {
             // Before the SrcAvail leaves: from now on a store into these pages waits for the peer's READ.
+            long start = System.nanoTime();
             int rc = ProtectedMemory.protect(vaddr, len, ep.notifyWordAddress(), adverts.targetAfter(len),
                     ep.peerPid());
+            long protectNs = System.nanoTime() - start;
             range = ProtectedMemory.id(rc);
             stats.protectedSends++;
             stats.protectedReused += lingering.protectedAgain(vaddr, len);
             // Fresh pages, not those of a range in flight or lingering: the cost ProtectChoice weighs.
-            protectChoice.protectedSend(!ProtectedMemory.changedPages(rc));
+            protectChoice.protectedSend(!ProtectedMemory.changedPages(rc), len, protectNs);
         }
         int slot = txFree[--txFreeCount];
         int base = slot * peerRxBufSize;

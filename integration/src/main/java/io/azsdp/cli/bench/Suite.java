@@ -151,12 +151,18 @@ final class Suite {
     /** The application stores into one byte of every page of the next buffer before writing it. */
     private List<Figure> reuse(Transport t, int size, int buffers) throws IOException {
         Sender s = calibrated(t, size, buffers, true, false, plan.seconds());
-        long faults = AzSdpMetrics.get().getProtectionFaults();
+        AzSdpMetrics m = AzSdpMetrics.get();
+        long faults = m.getProtectionFaults();
+        long protectedSends = m.getProtectedSends();
+        long reused = m.getProtectedSendsReused();
+        long synchronous = m.getProtectSkipped();
         long nanos = s.stream(0);
-        faults = AzSdpMetrics.get().getProtectionFaults() - faults;
         String test = buffers == 1 ? "reuse_same" : "reuse_rotate";
         return List.of(Figure.ok(new Figure.Key(test, t, size, 1), test, (double) s.bytes() / nanos, "GB/s",
-                buffers + " buffer(s), " + faults + " protection faults"));
+                String.format("%d buffer(s), %d protection faults, %d protected sends (%d reused), %d sent"
+                        + " synchronously instead", buffers, m.getProtectionFaults() - faults,
+                        m.getProtectedSends() - protectedSends, m.getProtectedSendsReused() - reused,
+                        m.getProtectSkipped() - synchronous)));
     }
 
     private void multiconn() {

@@ -27,6 +27,12 @@ final class Suite {
     private static final int WARM_ROUND_TRIPS = 40_000;
     /** ... or for this long at most (a slow transport's round trips gain less from compiled code). */
     private static final long WARM_ROUND_TRIP_NANOS = TimeUnit.SECONDS.toNanos(2);
+    /** A warm-up run counts as faster when it takes at least 1/this less time than the fastest before it. */
+    private static final long WARM_GAIN = 8;
+    /** Runs in a row no faster than the fastest before them that end a transport's first warm-up. */
+    private static final int WARM_STEADY_RUNS = 5;
+    /** Figures' time a warm-up may go on for while its runs keep getting faster. */
+    private static final long WARM_RAMP_FIGURES = 4;
     /** Round trips of one warm-up request after the first (each request costs a round trip of its own). */
     private static final int WARM_BATCH = 2_000;
     /** Buffers the application rotates through in {@code reuse_rotate}. */
@@ -204,18 +210,30 @@ final class Suite {
     }
 
     /**
-     * Runs {@code warm} at least once and for at least a twentieth of a figure's time; for the first figure of a
-     * transport, for a whole figure's time: until then neither JVM's JIT compilers have seen its paths (the demo
-     * measured a shm/zcopy 1 MiB stream at 1.8 GB/s after a few milliseconds of warm-up, 4.8 after a second). The
+     * Runs {@code warm} at least once and for at least a twentieth of a figure's time, and on while its last run was
+     * the fastest yet. The first figure of a transport warms up for a whole figure's time, and then on until
+     * {@link #WARM_STEADY_RUNS} runs in a row are no faster than the fastest before them, for up to
+     * {@link #WARM_RAMP_FIGURES} figures' time: until then neither JVM's JIT compilers have seen the transport's paths,
+     * and on the slower development machine their ramp took seconds (the warm-up runs of a shm zcopy 64 KiB stream
+     * moved 0.3-1.2 GB/s in the first second, and its rounds after a second of warm-up 1.5, 6.0 and 14.2 GB/s). The
      * nanoseconds of the last run.
      */
     private long warmUp(Transport t, Sender warm, boolean both) throws IOException {
-        long min = (long) (plan.seconds() * (warmed.add(t) ? 1e9 : 5e7));
+        long figure = (long) (plan.seconds() * 1e9);
+        boolean first = warmed.add(t);
+        long min = first ? figure : figure / 20;
+        int steady = first ? WARM_STEADY_RUNS : 1;
         long start = System.nanoTime();
+        long fastest = Long.MAX_VALUE;
+        int sinceFastest = 0;
         long nanos;
+        long elapsed;
         do {
             nanos = both ? warm.both() : warm.stream(0);
-        } while (System.nanoTime() - start < min);
+            elapsed = System.nanoTime() - start;
+            sinceFastest = nanos < fastest - fastest / WARM_GAIN ? 0 : sinceFastest + 1;
+            fastest = Math.min(fastest, nanos);
+        } while (elapsed < min || (sinceFastest < steady && elapsed < WARM_RAMP_FIGURES * figure));
         return nanos;
     }
 

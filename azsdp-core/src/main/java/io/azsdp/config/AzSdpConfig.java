@@ -32,6 +32,13 @@ public final class AzSdpConfig {
      * the kernel does not. Setting {@link #ZCOPY_THRESHOLD} sets it too (see {@link #put}).
      */
     public static final String ZCOPY_THRESHOLD_TCP = ZCOPY_THRESHOLD + ".tcp";
+    /**
+     * In azsdp mode, writes from direct buffers of at least this many bytes and below the zero-copy threshold go by
+     * asynchronous zero copy too, while few azsdp-mode writes of other connections are under way (see AzsdpWrites).
+     */
+    public static final String ZCOPY_SOLO_THRESHOLD = "azsdp.zcopy.soloThreshold";
+    /** The same on the tcp fabric (never, as its zero-copy threshold). Setting the general key sets it too. */
+    public static final String ZCOPY_SOLO_THRESHOLD_TCP = ZCOPY_SOLO_THRESHOLD + ".tcp";
     public static final String ZCOPY_MAX_ADVERTS = "azsdp.zcopy.maxAdverts";
     public static final String ZCOPY_POOL_BYTES = "azsdp.zcopy.poolBytes";
     public static final String ZCOPY_READ_CHUNK = "azsdp.zcopy.readChunk";
@@ -79,6 +86,8 @@ public final class AzSdpConfig {
             Map.entry(PROTECTION_SYNC_BELOW_SHM, range(0, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_THRESHOLD_TCP, range(1, Integer.MAX_VALUE)),
+            Map.entry(ZCOPY_SOLO_THRESHOLD, range(1, Integer.MAX_VALUE)),
+            Map.entry(ZCOPY_SOLO_THRESHOLD_TCP, range(1, Integer.MAX_VALUE)),
             Map.entry(ZCOPY_MAX_ADVERTS, range(1, 255)),
             Map.entry(ZCOPY_POOL_BYTES, range(4096, 1 << 30)),
             Map.entry(ZCOPY_READ_CHUNK, range(4096, 1 << 30)),
@@ -177,6 +186,11 @@ public final class AzSdpConfig {
     /** {@link #BCOPY_BUFFERS} on {@code fabric}: its own if there is one. */
     public int bcopyBuffers(String fabric) {
         return onFabric(BCOPY_BUFFERS, fabric);
+    }
+
+    /** {@link #ZCOPY_SOLO_THRESHOLD} on {@code fabric}: its own if there is one. */
+    public int zcopySoloThreshold(String fabric) {
+        return onFabric(ZCOPY_SOLO_THRESHOLD, fabric);
     }
 
     /** {@link #PROTECTION_SYNC_BELOW} on {@code fabric}: its own if there is one. */

@@ -89,6 +89,8 @@ public final class SdpConnection implements CompletionHandler {
     private volatile TransferMode mode;
     /** Zero-copy threshold of auto and azsdp modes (the fabric's own, see AzSdpConfig#zcopyThreshold). */
     private volatile int zcopyThreshold;
+    /** Azsdp mode's threshold while few other connections write (see AzsdpWrites). */
+    private final int soloThreshold;
     /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */
     private volatile int events;
     /** {@link #events} when a blocking poll started; {@link #eventSeen} tells the poller when to stop. */
@@ -249,6 +251,7 @@ public final class SdpConnection implements CompletionHandler {
         this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
         this.spinWindow = new SpinWindow(spinNanos);
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
+        this.soloThreshold = cfg.zcopySoloThreshold(ep.fabricName());
         this.protectChoice = new ProtectChoice(cfg.protectionSyncBelow(ep.fabricName()));
         this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
@@ -330,6 +333,11 @@ public final class SdpConnection implements CompletionHandler {
         return SyncZcopyWriters.MAX;
     }
 
+    /** Azsdp-mode writes under way from which another sends mid sizes by BCopy (see AzsdpWrites). */
+    public static int azsdpWritesMax() {
+        return AzsdpWrites.MAX;
+    }
+
     public SdpStats stats() {
         return stats;
     }
@@ -340,6 +348,10 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         writeLock.lock();
+        boolean counted = mode == TransferMode.AZSDP;
+        if (counted) {
+            AzsdpWrites.enter(); // seen by direct-buffer writes of other connections (a heap one never goes solo)
+        }
         try {
             TransferMode path = pathFor(len, true);
             if (path == TransferMode.BCOPY) {
@@ -348,6 +360,9 @@ public final class SdpConnection implements CompletionHandler {
                 writeStaged(null, b, off, len, path == TransferMode.AZSDP);
             }
         } finally {
+            if (counted) {
+                AzsdpWrites.exit();
+            }
             writeLock.unlock();
         }
     }
@@ -359,6 +374,10 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         writeLock.lock();
+        boolean counted = mode == TransferMode.AZSDP;
+        if (counted) {
+            AzsdpWrites.enter();
+        }
         try {
             TransferMode path = pathFor(len, !src.isDirect());
             if (path == TransferMode.ZCOPY && mode == TransferMode.AUTO) {
@@ -384,6 +403,9 @@ public final class SdpConnection implements CompletionHandler {
                 writeStaged(src, null, 0, len, true);
             }
         } finally {
+            if (counted) {
+                AzsdpWrites.exit();
+            }
             writeLock.unlock();
         }
     }
@@ -578,14 +600,16 @@ public final class SdpConnection implements CompletionHandler {
     /**
      * How a write of {@code len} bytes travels: BCOPY, ZCOPY (synchronous) or AZSDP (asynchronous). In auto mode a
      * heap source goes by BCopy at any size: it must be copied anyway (the collector moves arrays), and advertising
-     * the copy synchronously would add the peer's round trips to save nothing; measured 1.3-2x slower on shm.
+     * the copy synchronously would add the peer's round trips to save nothing; measured 1.3-2x slower on shm. In
+     * azsdp mode a direct source from the solo threshold on goes asynchronously while few other writes are under way.
      */
     private TransferMode pathFor(int len, boolean heap) {
         TransferMode m = mode;
         return switch (m) {
             case BCOPY, ZCOPY -> m;
             case AUTO -> len >= zcopyThreshold && !heap ? TransferMode.ZCOPY : TransferMode.BCOPY;
-            case AZSDP -> len >= zcopyThreshold ? TransferMode.AZSDP : TransferMode.BCOPY;
+            case AZSDP -> len >= zcopyThreshold || (len >= soloThreshold && !heap && AzsdpWrites.few())
+                    ? TransferMode.AZSDP : TransferMode.BCOPY;
         };
     }
 

@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.azsdp.config.AzSdpConfig;
+import io.azsdp.memory.ProtectedMemory;
 import io.azsdp.sdp.SdpConnection;
 import io.azsdp.sdp.SdpStats;
 import io.azsdp.sdp.TransferMode;
@@ -874,6 +875,90 @@ class SocketInProcessTest {
                 }
             }
         }
+    }
+
+    /**
+     * Azsdp mode: a write between the solo and the zero-copy thresholds goes by asynchronous zero copy while fewer
+     * azsdp-mode writes of other connections are under way than the JVM allows, and by BCopy while as many wait
+     * for peers that do not read. Every byte of every connection arrives intact.
+     */
+    @ParameterizedTest
+    @CsvSource({"tcp", "shm"})
+    void azsdpSendsMidSizesAsynchronouslyOnlyWhileFewOtherWritesAreUnderWay(String fabric) throws Exception {
+        Properties p = new Properties();
+        p.setProperty(AzSdpConfig.FABRIC, fabric);
+        p.setProperty(AzSdpConfig.MODE, "azsdp");
+        p.setProperty(AzSdpConfig.ZCOPY_THRESHOLD, "65536"); // tcp too
+        p.setProperty(AzSdpConfig.ZCOPY_SOLO_THRESHOLD, "16384"); // tcp too
+        p.setProperty(AzSdpConfig.ZCOPY_POOL_BYTES, "65536"); // the peer stages little of what it does not read
+        AzSdpConfig cfg = AzSdpConfig.load(p);
+        int others = SdpConnection.azsdpWritesMax();
+        SocketPair[] pairs = new SocketPair[others + 1];
+        try {
+            for (int i = 0; i < pairs.length; i++) {
+                pairs[i] = SocketPair.open(cfg);
+            }
+            SdpConnection solo = pairs[others].client.connection();
+            ByteBuffer mid = ProtectedMemory.allocateAligned(16 << 10);
+            fill(mid, 3);
+            solo.write(mid.duplicate()); // alone: asynchronous
+            assertArrayEquals(bytes(mid), readFully(pairs[others].peer, mid.capacity()));
+            awaitNoAdverts(solo);
+            assertEquals(16 << 10, solo.stats().zcopyBytesSent(), solo.stats().toString());
+
+            // Larger than the staging ring: each write waits for its peer, which reads nothing yet.
+            byte[] big = new byte[3 * cfg.intValue(AzSdpConfig.ZCOPY_STAGING_BYTES)];
+            new Random(4).nextBytes(big);
+            CompletableFuture<?>[] writers = new CompletableFuture<?>[others];
+            for (int i = 0; i < others; i++) {
+                SdpConnection c = pairs[i].client.connection();
+                writers[i] = CompletableFuture.runAsync(() -> {
+                    try {
+                        c.write(big, 0, big.length);
+                    } catch (IOException e) {
+                        throw new CompletionException(e);
+                    }
+                });
+            }
+            for (int i = 0; i < others; i++) {
+                SdpConnection c = pairs[i].client.connection();
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (c.advertsOutstanding() == 0 && System.nanoTime() < end) {
+                    Thread.sleep(1);
+                }
+                Thread.sleep(50);
+                assertFalse(writers[i].isDone(), "writer " + i + " waits for its peer");
+            }
+            solo.write(mid.duplicate());
+            assertArrayEquals(bytes(mid), readFully(pairs[others].peer, mid.capacity()));
+            assertEquals(16 << 10, solo.stats().bcopyBytesSent(), solo.stats().toString());
+            assertEquals(16 << 10, solo.stats().zcopyBytesSent(), solo.stats().toString());
+
+            for (int i = 0; i < others; i++) {
+                assertArrayEquals(big, readFully(pairs[i].peer, big.length));
+                writers[i].get(30, TimeUnit.SECONDS);
+            }
+            solo.write(mid.duplicate()); // the others are done: asynchronous again
+            assertArrayEquals(bytes(mid), readFully(pairs[others].peer, mid.capacity()));
+            awaitNoAdverts(solo);
+            assertEquals(32 << 10, solo.stats().zcopyBytesSent(), solo.stats().toString());
+            assertEquals(16 << 10, solo.stats().bcopyBytesSent(), solo.stats().toString());
+        } finally {
+            for (SocketPair pair : pairs) {
+                if (pair != null) {
+                    pair.close();
+                }
+            }
+        }
+    }
+
+    /** The peer has read every advert: its RdmaRdCompl may still be on its way. */
+    private static void awaitNoAdverts(SdpConnection c) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (c.advertsOutstanding() > 0 && System.nanoTime() < end) {
+            Thread.sleep(1);
+        }
+        assertEquals(0, c.advertsOutstanding(), c.stats().toString());
     }
 
     private static byte[] bytes(ByteBuffer b) {

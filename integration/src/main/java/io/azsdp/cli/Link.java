@@ -1,5 +1,6 @@
 package io.azsdp.cli;
 
+import io.azsdp.sdp.TransferMode;
 import io.azsdp.socket.AzSdpChannel;
 import io.azsdp.socket.AzSdpSocket;
 import java.io.EOFException;
@@ -49,6 +50,18 @@ public abstract class Link implements AutoCloseable {
     }
 
     abstract ByteBuffer allocateBest(int size);
+
+    /** The AZ-SDP transfer mode this link writes with (see {@link #useTransferMode}); 0 for plain Java TCP. */
+    int transferMode() {
+        return 0;
+    }
+
+    /** Writes with the mode a {@link #transferMode} of the peer names (0: leave it). */
+    void useTransferMode(int mode) throws IOException {
+        if (mode != 0) {
+            throw new IOException("an AZ-SDP transfer mode asked of a plain TCP link");
+        }
+    }
 
     /** Reads at least one byte into dst; -1 at end of stream. */
     public abstract int read(ByteBuffer dst) throws IOException;
@@ -113,6 +126,22 @@ public abstract class Link implements AutoCloseable {
         @Override
         ByteBuffer allocateBest(int size) {
             return io.azsdp.AzSdp.allocate(size); // page-aligned: AZ-SDP protects whole pages, nothing to copy
+        }
+
+        @Override
+        int transferMode() {
+            return ((AzSdpSocket) socket).connection().mode().ordinal() + 1;
+        }
+
+        @Override
+        void useTransferMode(int mode) throws IOException {
+            TransferMode[] modes = TransferMode.values();
+            if (mode < 0 || mode > modes.length) {
+                throw new IOException("unknown transfer mode " + mode);
+            }
+            if (mode != 0) {
+                ((AzSdpSocket) socket).setTransferMode(modes[mode - 1]);
+            }
         }
 
         @Override

@@ -9,7 +9,8 @@ import java.util.zip.CRC32C;
 
 /**
  * The benchmark wire protocol, server side. A client sends a {@value #REQUEST}-byte request (magic, test, message
- * size, count). {@code bw}: the server reads size*count bytes, checksums every byte and answers (bytes, CRC32C).
+ * size, count, and its AZ-SDP transfer mode, which the server then writes with too: a {@code bibw} figure measures
+ * one mode both ways). {@code bw}: the server reads size*count bytes, checksums every byte and answers (bytes, CRC32C).
  * {@code lat}: it echoes count messages. {@code bibw}: it reads like {@code bw} while a second thread writes count
  * messages of its own, then answers (bytes read, their CRC32C, CRC32C of what it wrote). With {@link #NO_CHECKSUM}
  * in the test field the server checksums nothing and answers 0 for each CRC32C: the client then checks byte counts
@@ -17,7 +18,7 @@ import java.util.zip.CRC32C;
  */
 public final class PerfSession {
     public static final int MAGIC = 0x415A5046;
-    public static final int REQUEST = 20;
+    public static final int REQUEST = 24;
     public static final int TEST_BW = 1;
     public static final int TEST_LAT = 2;
     public static final int TEST_BIBW = 3;
@@ -57,6 +58,7 @@ public final class PerfSession {
             test &= ~NO_CHECKSUM;
             int size = hdr.getInt();
             long count = hdr.getLong();
+            link.useTransferMode(hdr.getInt());
             if (size <= 0 || size > (64 << 20) || count <= 0) {
                 throw new IOException("bad request: size " + size + ", count " + count);
             }
@@ -157,6 +159,7 @@ public final class PerfSession {
 
     /** Client side: asks the server for one test (optionally with {@link #NO_CHECKSUM}). */
     public static void request(Link link, int test, int size, long count) throws IOException {
-        link.write(ByteBuffer.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count).flip());
+        link.write(ByteBuffer.allocate(REQUEST).putInt(MAGIC).putInt(test).putInt(size).putLong(count)
+                .putInt(link.transferMode()).flip());
     }
 }

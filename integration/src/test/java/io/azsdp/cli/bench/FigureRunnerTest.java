@@ -55,6 +55,7 @@ class FigureRunnerTest {
                 requestedTest.set(in.readInt());
                 int size = in.readInt();
                 long count = in.readLong();
+                in.readInt(); // the client's transfer mode
                 in.readNBytes((int) (size * count));
                 if (answer) {
                     new DataOutputStream(s.getOutputStream()).writeLong(size * count - missing);

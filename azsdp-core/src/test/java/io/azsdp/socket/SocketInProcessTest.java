@@ -811,31 +811,16 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void autoSendsByBcopyWhileSynchronousZeroCopyWritersWait(String fabric) throws Exception {
-        Properties p = new Properties();
-        p.setProperty(AzSdpConfig.FABRIC, fabric);
-        p.setProperty(AzSdpConfig.MODE, "auto");
-        p.setProperty(AzSdpConfig.ZCOPY_THRESHOLD, "65536"); // tcp too
-        p.setProperty(AzSdpConfig.ZCOPY_POOL_BYTES, "65536"); // the peer stages little of what it does not read
-        AzSdpConfig cfg = AzSdpConfig.load(p);
         int waiting = SdpConnection.syncZcopyWritersMax();
-        SocketPair[] pairs = new SocketPair[waiting + 1];
+        SocketPair[] pairs = openPairs(crowdingConfig(fabric, "auto"), waiting + 1);
         try {
-            for (int i = 0; i < pairs.length; i++) {
-                pairs[i] = SocketPair.open(cfg);
-            }
             ByteBuffer big = ByteBuffer.allocateDirect(1 << 20);
             fill(big, 1);
             CompletableFuture<?>[] writers = new CompletableFuture<?>[waiting];
             for (int i = 0; i < waiting; i++) {
                 SdpConnection c = pairs[i].client.connection();
                 ByteBuffer view = big.duplicate();
-                writers[i] = CompletableFuture.runAsync(() -> {
-                    try {
-                        c.write(view);
-                    } catch (IOException e) {
-                        throw new CompletionException(e);
-                    }
-                });
+                writers[i] = runAsync(() -> c.write(view));
             }
             for (int i = 0; i < waiting; i++) {
                 SdpConnection c = pairs[i].client.connection();
@@ -869,11 +854,7 @@ class SocketInProcessTest {
             assertEquals(64 << 10, last.stats().syncZcopyCrowdedBytes(), last.stats().toString());
             assertEquals(64 << 10, last.stats().zcopyBytesSent(), last.stats().toString());
         } finally {
-            for (SocketPair pair : pairs) {
-                if (pair != null) {
-                    pair.close();
-                }
-            }
+            closeAll(pairs);
         }
     }
 
@@ -885,19 +866,10 @@ class SocketInProcessTest {
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
     void azsdpSendsMidSizesAsynchronouslyOnlyWhileFewOtherWritesAreUnderWay(String fabric) throws Exception {
-        Properties p = new Properties();
-        p.setProperty(AzSdpConfig.FABRIC, fabric);
-        p.setProperty(AzSdpConfig.MODE, "azsdp");
-        p.setProperty(AzSdpConfig.ZCOPY_THRESHOLD, "65536"); // tcp too
-        p.setProperty(AzSdpConfig.ZCOPY_SOLO_THRESHOLD, "16384"); // tcp too
-        p.setProperty(AzSdpConfig.ZCOPY_POOL_BYTES, "65536"); // the peer stages little of what it does not read
-        AzSdpConfig cfg = AzSdpConfig.load(p);
+        AzSdpConfig cfg = crowdingConfig(fabric, "azsdp");
         int others = SdpConnection.azsdpWritesMax();
-        SocketPair[] pairs = new SocketPair[others + 1];
+        SocketPair[] pairs = openPairs(cfg, others + 1);
         try {
-            for (int i = 0; i < pairs.length; i++) {
-                pairs[i] = SocketPair.open(cfg);
-            }
             SdpConnection solo = pairs[others].client.connection();
             ByteBuffer mid = ProtectedMemory.allocateAligned(16 << 10);
             fill(mid, 3);
@@ -912,13 +884,7 @@ class SocketInProcessTest {
             CompletableFuture<?>[] writers = new CompletableFuture<?>[others];
             for (int i = 0; i < others; i++) {
                 SdpConnection c = pairs[i].client.connection();
-                writers[i] = CompletableFuture.runAsync(() -> {
-                    try {
-                        c.write(big, 0, big.length);
-                    } catch (IOException e) {
-                        throw new CompletionException(e);
-                    }
-                });
+                writers[i] = runAsync(() -> c.write(big, 0, big.length));
             }
             for (int i = 0; i < others; i++) {
                 SdpConnection c = pairs[i].client.connection();
@@ -944,12 +910,57 @@ class SocketInProcessTest {
             assertEquals(32 << 10, solo.stats().zcopyBytesSent(), solo.stats().toString());
             assertEquals(16 << 10, solo.stats().bcopyBytesSent(), solo.stats().toString());
         } finally {
-            for (SocketPair pair : pairs) {
-                if (pair != null) {
-                    pair.close();
-                }
+            closeAll(pairs);
+        }
+    }
+
+    /**
+     * Tests of the JVM-wide bounds: {@code mode} on {@code fabric}, zero copy from 64 KiB and azsdp mode's solo range
+     * from 16 KiB on both fabrics, and a peer that stages little of what it does not read.
+     */
+    private static AzSdpConfig crowdingConfig(String fabric, String mode) {
+        Properties p = new Properties();
+        p.setProperty(AzSdpConfig.FABRIC, fabric);
+        p.setProperty(AzSdpConfig.MODE, mode);
+        p.setProperty(AzSdpConfig.ZCOPY_THRESHOLD, "65536"); // tcp too
+        p.setProperty(AzSdpConfig.ZCOPY_SOLO_THRESHOLD, "16384"); // tcp too
+        p.setProperty(AzSdpConfig.ZCOPY_POOL_BYTES, "65536");
+        return AzSdpConfig.load(p);
+    }
+
+    private static SocketPair[] openPairs(AzSdpConfig cfg, int n) throws Exception {
+        SocketPair[] pairs = new SocketPair[n];
+        try {
+            for (int i = 0; i < n; i++) {
+                pairs[i] = SocketPair.open(cfg);
+            }
+        } catch (Exception | Error e) {
+            closeAll(pairs);
+            throw e;
+        }
+        return pairs;
+    }
+
+    private static void closeAll(SocketPair[] pairs) throws IOException {
+        for (SocketPair pair : pairs) {
+            if (pair != null) {
+                pair.close();
             }
         }
+    }
+
+    private interface IoAction {
+        void run() throws IOException;
+    }
+
+    private static CompletableFuture<?> runAsync(IoAction action) {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                action.run();
+            } catch (IOException e) {
+                throw new CompletionException(e);
+            }
+        });
     }
 
     /** The peer has read every advert: its RdmaRdCompl may still be on its way. */

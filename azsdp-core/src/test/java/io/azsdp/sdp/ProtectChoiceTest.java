@@ -56,7 +56,8 @@ class ProtectChoiceTest {
         protectUntilRefused(c, false);
         assertEquals(256, refusedUntilProtected(c));
 
-        c.protectedSend(true, SMALL, 1); // the application stopped rewriting: back to protecting, and a short wait next time
+        // The application stopped rewriting: back to protecting, and a short wait next time.
+        c.protectedSend(true, SMALL, 1);
         for (int i = 0; i < 100; i++) {
             assertTrue(c.protect());
             c.protectedSend(true, SMALL, 1);

@@ -34,7 +34,8 @@ public final class AzSdpConfig {
     public static final String ZCOPY_THRESHOLD_TCP = ZCOPY_THRESHOLD + ".tcp";
     /**
      * In azsdp mode, writes from direct buffers of at least this many bytes and below the zero-copy threshold go by
-     * asynchronous zero copy too, while few azsdp-mode writes of other connections are under way (see AzsdpWrites).
+     * asynchronous zero copy too, while few azsdp-mode writes of other connections are under way (see AzsdpWrites)
+     * and no read of the same connection is.
      */
     public static final String ZCOPY_SOLO_THRESHOLD = "azsdp.zcopy.soloThreshold";
     /** The same on the tcp fabric (never, as its zero-copy threshold). Setting the general key sets it too. */

@@ -861,7 +861,8 @@ class SocketInProcessTest {
     /**
      * Azsdp mode: a write between the solo and the zero-copy thresholds goes by asynchronous zero copy while fewer
      * azsdp-mode writes of other connections are under way than the JVM allows, and by BCopy while as many wait
-     * for peers that do not read. Every byte of every connection arrives intact.
+     * for peers that do not read, or while a read of its own connection is under way. Every byte of every connection
+     * arrives intact.
      */
     @ParameterizedTest
     @CsvSource({"tcp", "shm"})
@@ -909,6 +910,23 @@ class SocketInProcessTest {
             awaitNoAdverts(solo);
             assertEquals(32 << 10, solo.stats().zcopyBytesSent(), solo.stats().toString());
             assertEquals(16 << 10, solo.stats().bcopyBytesSent(), solo.stats().toString());
+
+            // A read under way on the same connection: both directions busy, BCopy.
+            InputStream soloIn = pairs[others].client.getInputStream();
+            CompletableFuture<Integer> reader = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return soloIn.read();
+                } catch (IOException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            Thread.sleep(50);
+            assertFalse(reader.isDone(), "the reader waits for its peer");
+            solo.write(mid.duplicate());
+            assertArrayEquals(bytes(mid), readFully(pairs[others].peer, mid.capacity()));
+            assertEquals(32 << 10, solo.stats().bcopyBytesSent(), solo.stats().toString());
+            pairs[others].peer.getOutputStream().write(7);
+            assertEquals(7, reader.get(10, TimeUnit.SECONDS));
         } finally {
             closeAll(pairs);
         }

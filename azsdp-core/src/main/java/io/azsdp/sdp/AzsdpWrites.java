@@ -12,7 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * time in its writes (copying, waiting for credits), so it is seen; an idle connection is not.
  */
 final class AzsdpWrites {
-    static final int MAX = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+    /** Half the cores, as for synchronous zero-copy writers. */
+    static final int MAX = SyncZcopyWriters.MAX;
     private static final AtomicInteger WRITING = new AtomicInteger();
 
     private AzsdpWrites() {

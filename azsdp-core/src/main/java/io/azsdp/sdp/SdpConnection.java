@@ -2036,16 +2036,8 @@ public final class SdpConnection implements CompletionHandler {
                     caught = watchForSignal(seen, start + Math.min(maxNanos, spinNanos));
                 }
             } else {
-                // The provider's thread may be delivering right now: watch for its signal while retrying.
-                long budget = Math.min(maxNanos, spinWindow.nanos());
-                long start = System.nanoTime();
-                spun = start;
-                long left;
-                while (events == seen && (left = budget - (System.nanoTime() - start)) > 0) {
-                    if (!ep.poll(left, eventSeen)) {
-                        Thread.onSpinWait();
-                    }
-                }
+                spun = System.nanoTime();
+                pollSpinning(seen, spun, Math.min(maxNanos, spinWindow.nanos()));
             }
         } finally {
             lock.lock();
@@ -2058,6 +2050,23 @@ public final class SdpConnection implements CompletionHandler {
         }
         spunSince = spun; // 0 on a blocking fabric: its own poll adapts (FrameReader)
         return false;
+    }
+
+    /**
+     * Polls a spinning fabric until {@code events} moves on or {@code budget} has passed since {@code start}. While
+     * another thread holds the poll (the provider's thread delivering, or this connection's other direction waiting
+     * too) this one watches for its signal, and yields now and then: on 2 cores a bare spin here took the core from
+     * the very threads whose work it waited for (a stream in both directions moved a third as much).
+     */
+    private void pollSpinning(int seen, long start, long budget) {
+        long nextYield = Spin.firstYield(start);
+        long left;
+        long now;
+        while (events == seen && (left = budget - ((now = System.nanoTime()) - start)) > 0) {
+            if (!ep.poll(left, eventSeen)) {
+                nextYield = Spin.pause(now, nextYield);
+            }
+        }
     }
 
     /**

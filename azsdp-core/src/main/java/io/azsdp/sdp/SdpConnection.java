@@ -2056,7 +2056,9 @@ public final class SdpConnection implements CompletionHandler {
      * Polls a spinning fabric until {@code events} moves on or {@code budget} has passed since {@code start}. While
      * another thread holds the poll (the provider's thread delivering, or this connection's other direction waiting
      * too) this one watches for its signal, and yields now and then: on 2 cores a bare spin here took the core from
-     * the very threads whose work it waited for (a stream in both directions moved a third as much).
+     * the very threads whose work it waited for (a stream in both directions moved a third as much). The clock is
+     * read before every poll, the first one too: a loop that polled first made the 64 B round trip 0.25 us slower,
+     * repeatably, for reasons not found (docs/BENCHMARKS.md, session 18).
      */
     private void pollSpinning(int seen, long start, long budget) {
         long nextYield = Spin.firstYield(start);

@@ -94,7 +94,8 @@ public final class SdpConnection implements CompletionHandler {
     private final int soloThreshold;
     /**
      * Azsdp-mode reads under way on this connection. While one is, mid sizes go by BCopy: with both directions busy
-     * (shm bibw at 16 KiB) asynchronous zero copy both ways moved 0.45 GB/s against 1.46 by BCopy.
+     * (shm bibw at 16 KiB) asynchronous zero copy both ways moved 1.8-3.2 GB/s against 3.5-4.1 with this rule
+     * (docs/BENCHMARKS.md, session 18).
      */
     private final AtomicInteger readers = new AtomicInteger();
     /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */

@@ -10,6 +10,7 @@ import io.azsdp.fabric.SpinWindow;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.memory.LingeringRanges;
 import io.azsdp.memory.ProtectedMemory;
+import io.azsdp.nativeio.NativeLib;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketException;
@@ -673,7 +674,7 @@ public final class SdpConnection implements CompletionHandler {
                 if (arr != null) {
                     txPool.put(to, arr, off + done, n);
                 } else {
-                    txPool.put(to, src, src.position(), n);
+                    NativeLib.copy(txPool, to, src, src.position(), n);
                     src.position(src.position() + n);
                 }
                 done += n;
@@ -869,7 +870,7 @@ public final class SdpConnection implements CompletionHandler {
                 if (arr != null) {
                     txStage.put(at, arr, off + done, n);
                 } else {
-                    txStage.put(at, src, src.position(), n);
+                    NativeLib.copy(txStage, at, src, src.position(), n);
                     src.position(src.position() + n);
                 }
                 advertise(txStageMr, txStageMr.address() + at, n, async ? TxAdverts.STAGED : TxAdverts.SYNC, at);
@@ -1230,7 +1231,7 @@ public final class SdpConnection implements CompletionHandler {
         if (arr != null) {
             from.get(index, arr, off, n);
         } else {
-            dst.put(dst.position(), from, index, n);
+            NativeLib.copy(dst, dst.position(), from, index, n);
             dst.position(dst.position() + n);
         }
     }
@@ -1802,7 +1803,7 @@ public final class SdpConnection implements CompletionHandler {
             RxSegment s = rxq[(rxqHead + i) % rxq.length];
             if (!s.advert && s.from == rx) {
                 int to = s.buffer * rxBufSize;
-                rxSpill.put(to, rx, s.offset, s.remaining);
+                NativeLib.copy(rxSpill, to, rx, s.offset, s.remaining);
                 s.from = rxSpill;
                 s.offset = to;
                 ep.releaseReceived(WR_RECV | s.buffer);

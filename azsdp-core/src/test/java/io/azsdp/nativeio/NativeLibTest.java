@@ -67,6 +67,39 @@ class NativeLibTest {
     // ------------------------------------------------------------ futex
 
     @Test
+    void bufferCopyMatchesPutAtEverySizeAndOffset() {
+        Random random = new Random(42);
+        byte[] data = new byte[70_000];
+        random.nextBytes(data);
+        ByteBuffer src = ByteBuffer.allocateDirect(data.length).put(data).clear();
+        // A slice: its address is not the allocation's, and the copy must start at the slice's index 0.
+        ByteBuffer srcSlice = src.slice(3, 68_000);
+        for (int length : new int[] {0, 1, 1023, 1024, 4096, 65_536}) {
+            for (ByteBuffer from : new ByteBuffer[] {src, srcSlice, ByteBuffer.wrap(data)}) {
+                int srcIndex = Math.min(5, from.limit() - length);
+                ByteBuffer direct = ByteBuffer.allocateDirect(length + 16);
+                ByteBuffer heap = ByteBuffer.allocate(length + 16);
+                NativeLib.copy(direct, 7, from, srcIndex, length);
+                heap.put(7, from, srcIndex, length);
+                assertEquals(heap.clear(), direct.clear(), "length " + length + " from " + from);
+                assertEquals(0, direct.position(), "positions untouched");
+            }
+        }
+    }
+
+    @Test
+    void bufferCopyChecksBoundsAndReadOnlyLikePut() {
+        ByteBuffer src = ByteBuffer.allocateDirect(8192);
+        ByteBuffer dst = ByteBuffer.allocateDirect(8192);
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeLib.copy(dst, 4096, src, 0, 4097));
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeLib.copy(dst, 0, src, 4096, 4097));
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeLib.copy(dst, -1, src, 0, 2048));
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeLib.copy(dst, 0, src.limit(1024), 0, 2048));
+        assertThrows(java.nio.ReadOnlyBufferException.class,
+                () -> NativeLib.copy(dst.asReadOnlyBuffer(), 0, src.clear(), 0, 2048));
+    }
+
+    @Test
     void futexWaitIsWokenByAnotherThread() throws Exception {
         ByteBuffer word = ByteBuffer.allocateDirect(64);
         long address = NativeLib.address(word);

@@ -139,9 +139,9 @@ final class ShmRing {
             t += toEnd;
             pos = 0;
         }
-        buf.put(data + pos + RECORD_HEADER, head, headOffset, headLength);
+        NativeLib.copy(buf, data + pos + RECORD_HEADER, head, headOffset, headLength);
         if (body != null) {
-            buf.put(data + pos + RECORD_HEADER + headLength, body, bodyOffset, bodyLength);
+            NativeLib.copy(buf, data + pos + RECORD_HEADER + headLength, body, bodyOffset, bodyLength);
         }
         INT.set(buf, data + pos, length);
         INT.set(buf, data + pos + 4, TYPE_MSG);
@@ -234,7 +234,7 @@ final class ShmRing {
 
     /** Copies the payload of the current message (see {@link #next}). */
     void copyTo(ByteBuffer dst, int offset, int length) {
-        dst.put(offset, buf, data + recordPos + RECORD_HEADER, length);
+        NativeLib.copy(dst, offset, buf, data + recordPos + RECORD_HEADER, length);
     }
 
     /** Frees the current message's space for the producer. */

@@ -53,7 +53,10 @@ public final class NativeLib {
     }
 
     /** Initialised on first access to any method below; the JIT folds {@code AVAILABLE} afterwards. */
-    /** Smallest copy between direct buffers done by memcpy (see {@link #copy(ByteBuffer, int, ByteBuffer, int, int)}). */
+    /**
+     * Smallest copy between direct buffers done by memcpy (see {@link #copy(ByteBuffer, int, ByteBuffer, int, int)}):
+     * below it the three native calls (two addresses and the copy) would cost about what the copy itself does.
+     */
     private static final int NATIVE_COPY_MIN = 1024;
 
     private static final class Holder {
@@ -187,8 +190,8 @@ public final class NativeLib {
      * {@code dst.put(dstIndex, src, srcIndex, length)}, by {@code memcpy} when the library is loaded, both buffers are
      * direct and the copy is large enough to pay for the native call. Where the bytes cross between cores (a shared
      * ring that the peer's core reads, a receive buffer the peer's core wrote), the JVM's own copy moved 5.7-6.5 GB/s
-     * on the AMD EPYC development machine and glibc's 13-29 GB/s (a two-thread ring of 16-64 KiB slots,
-     * docs/BENCHMARKS.md, session 18).
+     * on the AMD EPYC development machine and glibc's 13-29 GB/s (16-64 KiB messages through a two-thread ring:
+     * docs/bench/RingCopy.java, docs/BENCHMARKS.md session 18). Heap arrays keep the JVM's copy.
      */
     public static void copy(ByteBuffer dst, int dstIndex, ByteBuffer src, int srcIndex, int length) {
         if (length < NATIVE_COPY_MIN || !Holder.AVAILABLE || !dst.isDirect() || !src.isDirect() || dst.isReadOnly()) {

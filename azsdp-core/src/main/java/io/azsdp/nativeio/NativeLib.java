@@ -52,13 +52,13 @@ public final class NativeLib {
     private NativeLib() {
     }
 
-    /** Initialised on first access to any method below; the JIT folds {@code AVAILABLE} afterwards. */
     /**
      * Smallest copy between direct buffers done by memcpy (see {@link #copy(ByteBuffer, int, ByteBuffer, int, int)}):
      * below it the three native calls (two addresses and the copy) would cost about what the copy itself does.
      */
     private static final int NATIVE_COPY_MIN = 1024;
 
+    /** Initialised on first access to any method below; the JIT folds {@code AVAILABLE} afterwards. */
     private static final class Holder {
         static final String UNAVAILABLE_REASON = load();
         static final boolean AVAILABLE = UNAVAILABLE_REASON == null;

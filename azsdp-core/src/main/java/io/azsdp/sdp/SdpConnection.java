@@ -5,8 +5,6 @@ import io.azsdp.fabric.CompletionHandler;
 import io.azsdp.fabric.Endpoint;
 import io.azsdp.fabric.MemoryRegion;
 import io.azsdp.fabric.Opcode;
-import io.azsdp.fabric.Spin;
-import io.azsdp.fabric.SpinWindow;
 import io.azsdp.fabric.WcStatus;
 import io.azsdp.memory.LingeringRanges;
 import io.azsdp.memory.ProtectedMemory;
@@ -18,9 +16,7 @@ import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,11 +28,12 @@ import org.slf4j.LoggerFactory;
  * <p>Threads: application threads call {@link #read}/{@link #write}; the provider delivers completions from its own
  * thread or inline from a post. All state is guarded by one lock. Completions delivered inline while the posting thread
  * holds the lock are queued and processed before that thread releases the lock or waits, so a handler never runs in the
- * middle of another state change.
+ * middle of another state change. How its threads wait (poll, then park) is {@link ConnectionWaits}.
  *
- * <p>Byte stream on the receive side: a FIFO of segments, each either a Data message held in its receive buffer or a
- * SrcAvail advert. An advert is pulled with one-sided READs, either straight into the reader's direct buffer (zero
- * copy) or, when nobody is waiting with one, promptly into a staging pool so the sender is released early.
+ * <p>Byte stream on the receive side: a FIFO of segments ({@link RxQueue}), each either a Data message held in its
+ * receive buffer or a SrcAvail advert. An advert is pulled with one-sided READs, either straight into the reader's
+ * direct buffer (zero copy) or, when nobody is waiting with one, promptly into a staging pool so the sender is
+ * released early.
  */
 public final class SdpConnection implements CompletionHandler {
     private static final Logger LOG = LoggerFactory.getLogger(SdpConnection.class);
@@ -68,8 +65,8 @@ public final class SdpConnection implements CompletionHandler {
     private final ReentrantLock lock = new ReentrantLock();
     /** Serialises whole write calls, so a synchronous zero-copy write has exactly one advert outstanding. */
     private final ReentrantLock writeLock = new ReentrantLock();
-    private final Condition readable = lock.newCondition();
-    private final Condition writable = lock.newCondition();
+    /** Waits and signals of this connection's threads, under {@link #lock}. */
+    private final ConnectionWaits waits;
 
     // Parameters fixed at connection setup.
     private final int rxBufSize;
@@ -81,13 +78,6 @@ public final class SdpConnection implements CompletionHandler {
     private final int readChunk;
     private final int stagingBytes;
     private final int closeTimeoutMs;
-    private final long spinNanos;
-    /** How long a waiter polls a spinning fabric (shm) before it parks; guarded by lock. */
-    private final SpinWindow spinWindow;
-    /** When the poll of a waiter that then parked began (0: the wait did not begin with one); guarded by lock. */
-    private long spunSince;
-    /** Longest single poll of a fabric that waits in the kernel (then the waiter parks on its condition). */
-    private static final long BLOCKING_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile TransferMode mode;
     /** Zero-copy threshold of auto and azsdp modes (the fabric's own, see AzSdpConfig#zcopyThreshold). */
     private volatile int zcopyThreshold;
@@ -99,11 +89,6 @@ public final class SdpConnection implements CompletionHandler {
      * (docs/BENCHMARKS.md, session 18).
      */
     private final AtomicInteger readers = new AtomicInteger();
-    /** Bumped with every signal, so a briefly spinning waiter sees progress without parking. */
-    private volatile int events;
-    /** {@link #events} when a blocking poll started; {@link #eventSeen} tells the poller when to stop. */
-    private volatile int pollSeen;
-    private final BooleanSupplier eventSeen = () -> events != pollSeen;
 
     // Received messages: in rxBufCount private slots of rxBufSize (one registered region), or in place in the
     // endpoint's memory (rxMr null). rxBase[i] is where the message of receive i starts.
@@ -146,11 +131,8 @@ public final class SdpConnection implements CompletionHandler {
     private boolean sendsHeld;
 
     // Receive stream.
-    private final RxSegment[] rxq;
-    private int rxqHead;
-    private int rxqCount;
-    /** Adverts in the receive queue (for monitoring), and those not yet fully read (what maxAdverts bounds). */
-    private int rxAdverts;
+    private final RxQueue rxq;
+    /** Adverts of the receive queue not yet fully read (what maxAdverts bounds). */
     private int rxAdvertsUnread;
     // Staging pool for pulled adverts, allocated on first use.
     private final int poolBytes;
@@ -256,8 +238,8 @@ public final class SdpConnection implements CompletionHandler {
         this.stagingBytes = cfg.intValue(AzSdpConfig.ZCOPY_STAGING_BYTES);
         this.closeTimeoutMs = cfg.intValue(AzSdpConfig.CLOSE_TIMEOUT_MS);
         this.mode = TransferMode.parse(cfg.get(AzSdpConfig.MODE));
-        this.spinNanos = TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS));
-        this.spinWindow = new SpinWindow(spinNanos);
+        this.waits = new ConnectionWaits(lock, ep,
+                TimeUnit.MICROSECONDS.toNanos(cfg.intValue(AzSdpConfig.WAIT_SPIN_MICROS)), stats, this::drainDeferred);
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
         this.soloThreshold = cfg.zcopySoloThreshold(ep.fabricName());
         this.protectChoice = new ProtectChoice(cfg.protectionSyncBelow(ep.fabricName()));
@@ -265,10 +247,7 @@ public final class SdpConnection implements CompletionHandler {
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
         // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
-        rxq = new RxSegment[rxBufCount + 2 * localMaxAdverts + 2];
-        for (int i = 0; i < rxq.length; i++) {
-            rxq[i] = new RxSegment();
-        }
+        rxq = new RxQueue(rxBufCount + 2 * localMaxAdverts + 2);
         adverts = new TxAdverts(peerMaxAdverts);
         // Pages may be protected only when a peer process (not a thread of this JVM, which a safepoint could stop)
         // releases them through a shared notify word.
@@ -458,14 +437,8 @@ public final class SdpConnection implements CompletionHandler {
         lock.lock();
         try {
             long n = bytesReadable();
-            if (n == 0 && lock.getHoldCount() == 1 && ep.canPoll() && !ep.pollBlocks()) {
-                // The peer's asynchronous SrcAvails do not wake our progress thread: take what the ring holds.
-                lock.unlock();
-                try {
-                    ep.poll(0, eventSeen);
-                } finally {
-                    lock.lock();
-                }
+            if (n == 0) {
+                waits.pollOnce();
                 n = bytesReadable();
             }
             if (n == 0 && rxAdvertsUnread > 0) {
@@ -498,8 +471,8 @@ public final class SdpConnection implements CompletionHandler {
     /** Bytes of the receive queue that a read can copy at once. Must hold the lock. */
     private long bytesReadable() {
         long n = 0;
-        for (int i = 0; i < rxqCount; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+        for (int i = 0; i < rxq.size(); i++) {
+            RxSegment s = rxq.get(i);
             if (s.advert) {
                 return n + s.readDone - s.consumed;
             }
@@ -529,7 +502,7 @@ public final class SdpConnection implements CompletionHandler {
             checkOpen();
             inShutdown = true;
             discardInput();
-            signal(readable);
+            waits.signalReadable();
         } finally {
             unlock();
         }
@@ -567,7 +540,7 @@ public final class SdpConnection implements CompletionHandler {
                             adverts.count(), ctl.isEmpty() ? "" : "not ", closeTimeoutMs);
                     break;
                 }
-                awaitUninterruptibly(writable, left);
+                waits.awaitWritableUninterruptibly(left);
             }
         } catch (IOException e) {
             LOG.debug("AZ-SDP close: {}", e.getMessage());
@@ -938,11 +911,11 @@ public final class SdpConnection implements CompletionHandler {
         while (adverts.count() > 0) {
             checkWritable();
             stageAgain();
-            if (drainDeferred() || spinForEvent()) {
+            if (waits.changedOrSpun()) {
                 continue;
             }
             try {
-                awaitPeer(Long.MAX_VALUE);
+                waits.awaitPeer();
             } catch (InterruptedException e) {
                 int acked = cancelAdvert(len);
                 InterruptedIOException ie = new InterruptedIOException("zero-copy write interrupted");
@@ -962,7 +935,7 @@ public final class SdpConnection implements CompletionHandler {
     private int cancelAdvert(int len) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(closeTimeoutMs, 1000));
         while (adverts.count() > 1 && error == null && deadline - System.nanoTime() > 0) {
-            awaitUninterruptibly(writable, deadline - System.nanoTime());
+            waits.awaitWritableUninterruptibly(deadline - System.nanoTime());
         }
         if (adverts.count() > 0 && !disconnected && error == null) {
             cancelInFlight = true;
@@ -974,7 +947,7 @@ public final class SdpConnection implements CompletionHandler {
                     fail(new SocketException("peer did not answer SrcAvailCancel"), true);
                     break;
                 }
-                awaitUninterruptibly(writable, left);
+                waits.awaitWritableUninterruptibly(left);
             }
         }
         if (adverts.count() == 0) {
@@ -1039,12 +1012,12 @@ public final class SdpConnection implements CompletionHandler {
     private void awaitWritable(int bytesDone) throws IOException {
         checkWritable();
         stageAgain();
-        if (drainDeferred() || spinForEvent()) {
+        if (waits.changedOrSpun()) {
             return; // state changed: the caller re-checks before waiting
         }
         stats.writerStalls++;
         try {
-            awaitPeer(Long.MAX_VALUE);
+            waits.awaitPeer();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             InterruptedIOException ie = new InterruptedIOException("write interrupted");
@@ -1113,8 +1086,8 @@ public final class SdpConnection implements CompletionHandler {
                     return -1;
                 }
                 if (!postedReadInFlight) {
-                    if (rxqCount > 0) {
-                        RxSegment s = rxq[rxqHead];
+                    if (rxq.size() > 0) {
+                        RxSegment s = rxq.head();
                         if (!s.advert) {
                             releasePosted();
                             return readData(s, dst, arr, off, len);
@@ -1141,12 +1114,12 @@ public final class SdpConnection implements CompletionHandler {
                         pump();
                         continue;
                     }
-                    if (!wantsDirect && rxqCount > 0) {
+                    if (!wantsDirect && rxq.size() > 0) {
                         pump();
                     }
                 }
                 // A READ into the caller's buffer cannot be abandoned: wait for it whatever the timeout says.
-                if (!awaitReadable(postedReadInFlight ? 0 : deadline)) {
+                if (!waits.awaitReadable(postedReadInFlight ? 0 : deadline)) {
                     releasePosted();
                     throw new SocketTimeoutException("Read timed out");
                 }
@@ -1175,32 +1148,6 @@ public final class SdpConnection implements CompletionHandler {
         postedResult = 0;
     }
 
-    private boolean awaitReadable(long deadline) throws IOException {
-        if (drainDeferred() || spinForEvent(deadline == 0 ? Long.MAX_VALUE : deadline - System.nanoTime())) {
-            return true; // state changed: the caller re-checks before waiting
-        }
-        ep.flush();
-        ep.waitingForPeer(true); // the peer's deferrable SrcAvails must now wake our progress thread
-        try {
-            if (deadline == 0) {
-                readable.await();
-                woke(true);
-                return true;
-            }
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return false;
-            }
-            woke(readable.awaitNanos(left) > 0);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("read interrupted");
-        } finally {
-            ep.waitingForPeer(false);
-        }
-    }
-
     private int readData(RxSegment s, ByteBuffer dst, byte[] arr, int off, int len) throws IOException {
         int n = Math.min(len, s.remaining);
         copyOut(s.from, s.offset, dst, arr, off, n);
@@ -1208,7 +1155,7 @@ public final class SdpConnection implements CompletionHandler {
         s.remaining -= n;
         stats.bytesReceived += n;
         if (s.remaining == 0) {
-            popSegment();
+            rxq.pop();
             postRecv(s.buffer);
             maybeCreditUpdate();
         }
@@ -1222,7 +1169,7 @@ public final class SdpConnection implements CompletionHandler {
         s.consumed += n;
         stats.bytesReceived += n;
         if (s.consumed == s.len) {
-            popSegment();
+            rxq.pop();
         }
         return n;
     }
@@ -1242,8 +1189,8 @@ public final class SdpConnection implements CompletionHandler {
             return;
         }
         int adverts = 0;
-        for (int i = 0; i < rxqCount; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+        for (int i = 0; i < rxq.size(); i++) {
+            RxSegment s = rxq.get(i);
             if (!s.advert) {
                 continue;
             }
@@ -1317,19 +1264,10 @@ public final class SdpConnection implements CompletionHandler {
         return chunks == null ? 0 : chunks.count();
     }
 
-    private void popSegment() {
-        RxSegment s = rxq[rxqHead];
-        if (s.advert) {
-            rxAdverts--;
-        }
-        rxqHead = (rxqHead + 1) % rxq.length;
-        rxqCount--;
-    }
-
     /** After shutdownInput: drop Data, acknowledge adverts without reading them. */
     private void discardInput() throws IOException {
-        while (rxqCount > 0) {
-            RxSegment s = rxq[rxqHead];
+        while (rxq.size() > 0) {
+            RxSegment s = rxq.head();
             if (s.advert) {
                 if (stagedCount() > 0 || postedReadInFlight) {
                     return;
@@ -1343,7 +1281,7 @@ public final class SdpConnection implements CompletionHandler {
             } else {
                 postRecv(s.buffer);
             }
-            popSegment();
+            rxq.pop();
         }
         maybeCreditUpdate();
     }
@@ -1400,7 +1338,7 @@ public final class SdpConnection implements CompletionHandler {
                     onWorkError("send", status);
                 }
                 flushControl();
-                signal(writable);
+                waits.signalWritable();
             } else if (tag == WR_RECV) {
                 rxPosted--;
                 if (status != WcStatus.SUCCESS) {
@@ -1427,16 +1365,16 @@ public final class SdpConnection implements CompletionHandler {
                 }
                 maybeAckCancel();
                 pump();
-                signal(readable);
+                waits.signalReadable();
             } else if (tag == WR_READ_DIRECT) {
                 postedReadInFlight = false;
                 if (status != WcStatus.SUCCESS) {
                     onWorkError("zero-copy READ", status);
-                    signal(readable);
+                    waits.signalReadable();
                     return;
                 }
                 // The posted READ is always for the head advert: the reader consumes nothing while it is in flight.
-                RxSegment s = rxq[rxqHead];
+                RxSegment s = rxq.head();
                 advertRead(s, byteLen);
                 s.consumed += byteLen;
                 postedResult = byteLen;
@@ -1444,10 +1382,10 @@ public final class SdpConnection implements CompletionHandler {
                 stats.zcopyBytesReceived += byteLen;
                 queueRdmaRdCompl(s, byteLen);
                 if (s.consumed == s.len) {
-                    popSegment();
+                    rxq.pop();
                 }
                 maybeAckCancel();
-                signal(readable);
+                waits.signalReadable();
             } else {
                 fail(new SocketException("completion with unknown work request id 0x" + Long.toHexString(wrId)
                         + " (" + Opcode.name(opcode) + ")"), true);
@@ -1458,8 +1396,8 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private RxSegment firstUnreadAdvert() {
-        for (int i = 0; i < rxqCount; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+        for (int i = 0; i < rxq.size(); i++) {
+            RxSegment s = rxq.get(i);
             if (s.advert && s.readDone < s.requested) {
                 return s;
             }
@@ -1468,13 +1406,13 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void discardStaged() {
-        while (chunks != null && chunks.headReady() && rxqCount > 0) {
-            RxSegment s = rxq[rxqHead];
+        while (chunks != null && chunks.headReady() && rxq.size() > 0) {
+            RxSegment s = rxq.head();
             int n = chunks.headRemaining();
             chunks.consume(n);
             s.consumed += n;
             if (s.consumed == s.len) {
-                popSegment();
+                rxq.pop();
             }
         }
     }
@@ -1537,7 +1475,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         flushControl();
         maybeCreditUpdate();
-        signal(writable);
+        waits.signalWritable();
     }
 
     private boolean onData(int buf, int base, int payload) throws IOException {
@@ -1551,13 +1489,12 @@ public final class SdpConnection implements CompletionHandler {
         if (inShutdown) {
             return false;
         }
-        RxSegment s = pushSegment();
-        s.advert = false;
+        RxSegment s = rxq.pushData();
         s.buffer = buf;
         s.from = rx;
         s.offset = base + Bsdh.SIZE;
         s.remaining = payload;
-        signal(readable);
+        waits.signalReadable();
         return true;
     }
 
@@ -1575,22 +1512,19 @@ public final class SdpConnection implements CompletionHandler {
         if (n <= 0) {
             throw new SdpProtocolException("SrcAvail with length " + n);
         }
-        RxSegment s = pushSegment();
-        s.advert = true;
+        RxSegment s = rxq.pushAdvert();
         s.async = (Bsdh.flags(rx, base) & Bsdh.FLAG_ASYNC) != 0;
         s.len = n;
         s.rkey = rx.getInt(base + Bsdh.SIZE + 4);
         s.vaddr = rx.getLong(base + Bsdh.SIZE + 8);
         s.mseq = mseq;
-        s.requested = s.readDone = s.consumed = 0;
-        rxAdverts++;
         rxAdvertsUnread++;
         if (inShutdown) {
             discardInput();
         } else {
             pump();
         }
-        signal(readable);
+        waits.signalReadable();
     }
 
     private void onRdmaRdCompl(int base, int len) throws IOException {
@@ -1618,8 +1552,8 @@ public final class SdpConnection implements CompletionHandler {
         if (len != Bsdh.SIZE) {
             throw new SdpProtocolException("SrcAvailCancel of " + len + " bytes");
         }
-        for (int i = 0; i < rxqCount; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+        for (int i = 0; i < rxq.size(); i++) {
+            RxSegment s = rxq.get(i);
             if (s.advert && s.mseq - mseq < 0 && s.len > s.requested) {
                 boolean wasUnread = s.readDone < s.len;
                 notifyRead(s.len - s.requested);
@@ -1630,46 +1564,13 @@ public final class SdpConnection implements CompletionHandler {
             }
         }
         // Adverts nothing was read from are gone from the stream.
-        while (rxqCount > 0 && rxq[rxqHead].advert && rxq[rxqHead].len == rxq[rxqHead].consumed) {
-            popSegment();
+        while (rxq.size() > 0 && rxq.head().advert && rxq.head().len == rxq.head().consumed) {
+            rxq.pop();
         }
-        compactEmptyAdverts();
+        rxq.removeEmptyAdverts();
         cancelAckPending = true;
         maybeAckCancel();
-        signal(readable);
-    }
-
-    private void compactEmptyAdverts() {
-        int n = rxqCount;
-        int w = 0;
-        RxSegment[] tmp = new RxSegment[n];
-        for (int i = 0; i < n; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
-            if (s.advert && s.len == 0) {
-                rxAdverts--;
-            } else {
-                tmp[w++] = s;
-            }
-        }
-        if (w == n) {
-            return;
-        }
-        // Keep the removed segment objects in the pool by rotating them behind the live ones.
-        RxSegment[] removed = new RxSegment[n - w];
-        int r = 0;
-        for (int i = 0; i < n; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
-            if (s.advert && s.len == 0) {
-                removed[r++] = s;
-            }
-        }
-        for (int i = 0; i < w; i++) {
-            rxq[(rxqHead + i) % rxq.length] = tmp[i];
-        }
-        for (int i = 0; i < r; i++) {
-            rxq[(rxqHead + w + i) % rxq.length] = removed[i];
-        }
-        rxqCount = w;
+        waits.signalReadable();
     }
 
     private void maybeAckCancel() throws IOException {
@@ -1685,16 +1586,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         inEof = true;
         stageAgain();
-        signal(readable);
-    }
-
-    private RxSegment pushSegment() throws IOException {
-        if (rxqCount == rxq.length) {
-            throw new SdpProtocolException("receive queue overrun");
-        }
-        RxSegment s = rxq[(rxqHead + rxqCount) % rxq.length];
-        rxqCount++;
-        return s;
+        waits.signalReadable();
     }
 
     private void handleDisconnect(IOException cause) {
@@ -1716,8 +1608,8 @@ public final class SdpConnection implements CompletionHandler {
             setError(new SocketException("Connection closed by peer without DisConn"));
         }
         releaseRegions();
-        signal(readable);
-        signal(writable);
+        waits.signalReadable();
+        waits.signalWritable();
     }
 
     /** Registered memory goes back once the endpoint is gone; the buffers themselves are left to the GC. */
@@ -1750,8 +1642,8 @@ public final class SdpConnection implements CompletionHandler {
         }
         ep.flush();
         ep.abort();
-        signal(readable);
-        signal(writable);
+        waits.signalReadable();
+        waits.signalWritable();
     }
 
     private void setError(IOException e) {
@@ -1759,8 +1651,8 @@ public final class SdpConnection implements CompletionHandler {
             error = e;
         }
         lingering.releaseAll(); // before the endpoint (and the completion word of these ranges) goes
-        signal(readable);
-        signal(writable);
+        waits.signalReadable();
+        waits.signalWritable();
     }
 
     private static IOException copyOf(IOException e) {
@@ -1799,8 +1691,8 @@ public final class SdpConnection implements CompletionHandler {
         if (rxSpill == null) {
             rxSpill = ByteBuffer.allocateDirect(rxBufSize * rxBufCount);
         }
-        for (int i = 0; i < rxqCount; i++) {
-            RxSegment s = rxq[(rxqHead + i) % rxq.length];
+        for (int i = 0; i < rxq.size(); i++) {
+            RxSegment s = rxq.get(i);
             if (!s.advert && s.from == rx) {
                 int to = s.buffer * rxBufSize;
                 NativeLib.copy(rxSpill, to, rx, s.offset, s.remaining);
@@ -1924,7 +1816,7 @@ public final class SdpConnection implements CompletionHandler {
             ctl.clear();
         }
         if (ctl.isEmpty()) {
-            signal(writable);
+            waits.signalWritable();
         }
     }
 
@@ -1997,149 +1889,10 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
-    private void signal(Condition c) {
-        events++;
-        c.signalAll();
-        ep.wakePoller();
-    }
-
-    private boolean spinForEvent() {
-        return spinForEvent(Long.MAX_VALUE);
-    }
-
-    /**
-     * Before a waiter parks, lets it poll the fabric with the lock released, delivering completions itself, for at
-     * most {@code maxNanos}. A spinning fabric (shm) is polled for up to {@link #spinWindow} (from {@code spinNanos}
-     * to 8x that, see #woke): on a short round trip the event arrives within the spin, and neither the provider's
-     * thread nor this one has to be woken; while the provider's own thread is delivering, the waiter retries within
-     * its budget and watches for that signal. A blocking fabric (tcp) is polled once, for up to
-     * {@link #BLOCKING_POLL_NANOS}: the waiter waits in the kernel itself, as on a plain socket; when another thread is
-     * reading it falls back to the condition at once.
-     */
-    private boolean spinForEvent(long maxNanos) {
-        spunSince = 0;
-        if (spinNanos <= 0 || maxNanos <= 0 || !ep.canPoll() || lock.getHoldCount() != 1) {
-            return false;
-        }
-        int seen = events;
-        pollSeen = seen;
-        boolean caught = false;
-        long spun = 0;
-        lock.unlock();
-        ep.flush();
-        try {
-            if (ep.pollBlocks()) {
-                long start = System.nanoTime();
-                if (!ep.poll(Math.min(maxNanos, BLOCKING_POLL_NANOS), eventSeen) && events == seen) {
-                    // At once when another thread of this connection reads the socket (it delivers our frames too):
-                    // watch for its signal for the spin budget rather than park, as on shm. A reader and a writer of
-                    // one connection hand each other credit updates and data this way (both directions of a
-                    // stream, an RPC client's reader thread).
-                    caught = watchForSignal(seen, start + Math.min(maxNanos, spinNanos));
-                }
-            } else {
-                spun = System.nanoTime();
-                pollSpinning(seen, spun, Math.min(maxNanos, spinWindow.nanos()));
-            }
-        } finally {
-            lock.lock();
-        }
-        if (caught) {
-            stats.signalsCaughtSpinning++;
-        }
-        if (events != seen || drainDeferred()) {
-            return true;
-        }
-        spunSince = spun; // 0 on a blocking fabric: its own poll adapts (FrameReader)
-        return false;
-    }
-
-    /**
-     * Polls a spinning fabric until {@code events} moves on or {@code budget} has passed since {@code start}. While
-     * another thread holds the poll (the provider's thread delivering, or this connection's other direction waiting
-     * too) this one watches for its signal, and yields now and then: on 2 cores a bare spin here took the core from
-     * the very threads whose work it waited for (a stream in both directions moved a third as much). The clock is
-     * read before every poll, the first one too: a loop that polled first made the 64 B round trip 0.25 us slower,
-     * repeatably, for reasons not found (docs/BENCHMARKS.md, session 18).
-     */
-    private void pollSpinning(int seen, long start, long budget) {
-        long nextYield = Spin.firstYield(start);
-        long left;
-        long now;
-        while (events == seen && (left = budget - ((now = System.nanoTime()) - start)) > 0) {
-            if (!ep.poll(left, eventSeen)) {
-                nextYield = Spin.pause(now, nextYield);
-            }
-        }
-    }
-
-    /**
-     * After a park that followed a poll of the spin window: a wake-up soon after the poll gave up widens the window
-     * (see SpinWindow). On a synchronous stream each side otherwise parks just before the other's reply, and every
-     * message then pays two wake-ups, which on a virtual machine outlast the configured poll.
-     */
-    private void woke(boolean signalled) {
-        if (spunSince != 0) {
-            spinWindow.waited(signalled, System.nanoTime() - spunSince);
-            spunSince = 0;
-        }
-    }
-
-    /** Spins until {@code events} moves on (true) or {@code until} (false). */
-    private boolean watchForSignal(int seen, long until) {
-        long now = System.nanoTime();
-        long nextYield = Spin.firstYield(now);
-        while (events == seen) {
-            if (now >= until) {
-                return false;
-            }
-            nextYield = Spin.pause(now, nextYield);
-            now = System.nanoTime();
-        }
-        return true;
-    }
-
-    /** Waits at most {@code nanos}; an interrupt ends the wait early and stays pending for the caller. */
-    private void awaitUninterruptibly(Condition c, long nanos) {
-        if (drainDeferred()) {
-            return; // state changed: the caller re-checks before waiting
-        }
-        try {
-            if (c == writable) {
-                awaitPeer(nanos);
-            } else {
-                ep.flush();
-                c.awaitNanos(nanos);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * A writer's wait ({@code Long.MAX_VALUE}: unbounded): for credits, advert slots or the peer's reads, all of which
-     * the peer's messages bring. Declared to the endpoint, so that those it sent deferrable wake our progress thread
-     * now. Holding the lock until the await releases it, no delivery can signal before this thread waits.
-     */
-    private void awaitPeer(long nanos) throws InterruptedException {
-        ep.flush();
-        ep.waitingForPeer(true);
-        try {
-            if (nanos == Long.MAX_VALUE) {
-                writable.await();
-                woke(true);
-            } else {
-                woke(writable.awaitNanos(nanos) > 0);
-            }
-        } finally {
-            ep.waitingForPeer(false);
-        }
-    }
-
     @Override
     public String toString() {
         return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
-                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + adverts.count() + "/" + rxAdverts
+                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + adverts.count() + "/" + rxq.adverts()
                 + (error != null ? ", error=" + error.getMessage() : "") + "]";
     }
 
@@ -2163,14 +1916,14 @@ public final class SdpConnection implements CompletionHandler {
             b.append(" txMseq=").append(txMseq).append(" rxMseq=").append(rxMseq).append(" peerBufs=").append(peerBufs)
                     .append(" peerMseqAck=").append(peerMseqAck).append(" advBufs=").append(advBufs)
                     .append(" advMseqAck=").append(advMseqAck).append(" ctlCount=").append(ctl.size())
-                    .append(" txFree=").append(txFreeCount).append(" rxq=").append(rxqCount)
+                    .append(" txFree=").append(txFreeCount).append(" rxq=").append(rxq.size())
                     .append(" unread=").append(rxAdvertsUnread).append(" chunks=").append(stagedCount())
                     .append(" stageReads=").append(stageReadsInFlight).append(" posted=").append(postedMr != null)
                     .append(" postedInFlight=").append(postedReadInFlight).append(" postedResult=").append(postedResult)
                     .append(" inEof=").append(inEof).append(" outShutdown=").append(outShutdown)
                     .append(" disconnected=").append(disconnected);
-            for (int i = 0; i < rxqCount; i++) {
-                RxSegment s = rxq[(rxqHead + i) % rxq.length];
+            for (int i = 0; i < rxq.size(); i++) {
+                RxSegment s = rxq.get(i);
                 b.append(i == 0 ? " queue:" : ",");
                 if (s.advert) {
                     b.append(" A(len=").append(s.len).append(" req=").append(s.requested).append(" done=")
@@ -2183,25 +1936,5 @@ public final class SdpConnection implements CompletionHandler {
         } finally {
             lock.unlock();
         }
-    }
-
-    /** One entry of the receive stream: a held Data message or a SrcAvail advert. Pooled, never allocated later. */
-    private static final class RxSegment {
-        boolean advert;
-        // Data: receive buffer, and where its unread bytes are
-        int buffer;
-        ByteBuffer from;
-        int offset;
-        int remaining;
-        // SrcAvail
-        /** Its sender does not wait for it (Bsdh.FLAG_ASYNC). */
-        boolean async;
-        int len;
-        int rkey;
-        long vaddr;
-        int mseq;
-        int requested;
-        int readDone;
-        int consumed;
     }
 }

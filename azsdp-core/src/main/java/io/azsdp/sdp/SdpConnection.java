@@ -97,7 +97,6 @@ public final class SdpConnection implements CompletionHandler {
     private final int[] rxBase;
     /** In place: where held Data moves when the endpoint's memory gets crowded (see #spillHeld); made on first use. */
     private ByteBuffer rxSpill;
-    private int rxPosted;
     // Send buffers: one registered region, slots of the peer's receive size.
     private final ByteBuffer txPool;
     private final MemoryRegion txMr;
@@ -115,15 +114,10 @@ public final class SdpConnection implements CompletionHandler {
     private int pendingSlot = -1;
     private int pendingLen;
 
-    // Sequence numbers and credits (see Bsdh).
-    private int txMseq;
-    private int rxMseq;
-    private int peerBufs;
+    /** Sequence numbers, credits, and our receive buffers posted (see Bsdh). */
+    private final Credits credits;
     /** The peer's receive buffers as its Hello announced them: bounds the RdmaRdCompls sent deferrable. */
     private final int peerHelloBufs;
-    private int peerMseqAck;
-    private int advBufs;
-    private int advMseqAck;
 
     private final ControlQueue ctl;
     private boolean creditUpdateQueued;
@@ -230,7 +224,7 @@ public final class SdpConnection implements CompletionHandler {
         // 255 x 16 MiB would overflow or exhaust direct memory): send slots are never larger than our own buffers.
         this.peerRxBufSize = Math.min(peer.rcvSize(), local.rcvSize());
         this.peerMaxAdverts = peer.maxAdverts();
-        this.peerBufs = peer.bufs();
+        this.credits = new Credits(peer.bufs(), rxBufCount);
         this.peerHelloBufs = peer.bufs();
         this.reserve = cfg.intValue(AzSdpConfig.CREDITS_RESERVE);
         this.readChunk = cfg.intValue(AzSdpConfig.ZCOPY_READ_CHUNK);
@@ -243,7 +237,6 @@ public final class SdpConnection implements CompletionHandler {
         this.zcopyThreshold = cfg.zcopyThreshold(ep.fabricName());
         this.soloThreshold = cfg.zcopySoloThreshold(ep.fabricName());
         this.protectChoice = new ProtectChoice(cfg.protectionSyncBelow(ep.fabricName()));
-        this.advBufs = rxBufCount;
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
 
         // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
@@ -559,7 +552,7 @@ public final class SdpConnection implements CompletionHandler {
                 return;
             }
             closed = true;
-            if (!disconnected && txCredits() >= 1 && txFreeCount > 0) {
+            if (!disconnected && credits.tx() >= 1 && txFreeCount > 0) {
                 sendNow(Bsdh.MID_ABORT_CONN, 0);
             }
         } catch (IOException e) {
@@ -730,7 +723,7 @@ public final class SdpConnection implements CompletionHandler {
      * may be sent deferrable (postMessage).
      */
     private boolean aheadOfReader() {
-        return txCredits() <= peerHelloBufs / 2;
+        return credits.tx() <= peerHelloBufs / 2;
     }
 
     /**
@@ -738,7 +731,7 @@ public final class SdpConnection implements CompletionHandler {
      * (its DisConn must follow it). Must hold the lock.
      */
     private void flushPending(boolean useReserve) throws IOException {
-        if (pendingSlot < 0 || disconnected || txCredits() <= (useReserve ? 0 : reserve)
+        if (pendingSlot < 0 || disconnected || credits.tx() <= (useReserve ? 0 : reserve)
                 || (!useReserve && !ctl.isEmpty())) {
             return;
         }
@@ -899,7 +892,7 @@ public final class SdpConnection implements CompletionHandler {
             }
             throw e;
         }
-        adverts.push(txMseq, len, kind, kind == TxAdverts.PROTECTED ? mr : null, vaddr, range, stageOff);
+        adverts.push(credits.lastMseq(), len, kind, kind == TxAdverts.PROTECTED ? mr : null, vaddr, range, stageOff);
         stats.srcAvailsSent++;
     }
 
@@ -1002,7 +995,7 @@ public final class SdpConnection implements CompletionHandler {
 
     private boolean canSendData() throws IOException {
         checkWritable();
-        return ctl.isEmpty() && txFreeCount > 0 && txCredits() > reserve;
+        return ctl.isEmpty() && txFreeCount > 0 && credits.tx() > reserve;
     }
 
     /**
@@ -1042,15 +1035,6 @@ public final class SdpConnection implements CompletionHandler {
         if (closed) {
             throw new SocketException("Socket is closed");
         }
-    }
-
-    private int txCredits() {
-        return peerBufs - (txMseq - peerMseqAck);
-    }
-
-    /** The peer's credits as far as we know: what we granted it minus what it has used since. */
-    private int peerCredits() {
-        return advBufs - (rxMseq - advMseqAck);
     }
 
     // ------------------------------------------------------------------------------------------------ read path
@@ -1340,7 +1324,7 @@ public final class SdpConnection implements CompletionHandler {
                 flushControl();
                 waits.signalWritable();
             } else if (tag == WR_RECV) {
-                rxPosted--;
+                credits.receiveFilled();
                 if (status != WcStatus.SUCCESS) {
                     onWorkError("receive", status);
                 } else if (!disconnected && error == null) {
@@ -1440,20 +1424,7 @@ public final class SdpConnection implements CompletionHandler {
             throw new SdpProtocolException("BSDH length " + len + " but " + byteLen + " bytes received ("
                     + Bsdh.midName(mid) + ")");
         }
-        if (mseq != rxMseq + 1) {
-            throw new SdpProtocolException("out-of-sequence " + Bsdh.midName(mid) + ": mseq " + mseq + ", expected "
-                    + (rxMseq + 1));
-        }
-        if (mseq - advMseqAck > advBufs) {
-            throw new SdpProtocolException("credit violation: " + Bsdh.midName(mid) + " mseq " + mseq
-                    + " beyond the " + advBufs + " buffers granted after mseq " + advMseqAck);
-        }
-        if (ack - peerMseqAck < 0 || ack - txMseq > 0) {
-            throw new SdpProtocolException("mseq_ack " + ack + " outside [" + peerMseqAck + ", " + txMseq + "]");
-        }
-        rxMseq = mseq;
-        peerBufs = Bsdh.bufs(rx, base);
-        peerMseqAck = ack;
+        credits.receive(mid, mseq, Bsdh.bufs(rx, base), ack);
         boolean held = false;
         switch (mid) {
             case Bsdh.MID_DATA -> held = onData(buf, base, len - Bsdh.SIZE);
@@ -1633,7 +1604,7 @@ public final class SdpConnection implements CompletionHandler {
                     e.getMessage());
         }
         setError(e);
-        if (sendAbort && !disconnected && txCredits() >= 1 && txFreeCount > 0) {
+        if (sendAbort && !disconnected && credits.tx() >= 1 && txFreeCount > 0) {
             try {
                 sendNow(Bsdh.MID_ABORT_CONN, 0);
             } catch (IOException ignored) {
@@ -1673,7 +1644,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         try {
             ep.postRecv(WR_RECV | buf, rxMr, rxMr == null ? 0 : rxBase[buf], rxBufSize);
-            rxPosted++;
+            credits.receivePosted();
             if (rxMr == null && ep.receivesCrowded()) {
                 spillHeld(); // before the credit of this receive reaches the peer
             }
@@ -1729,12 +1700,9 @@ public final class SdpConnection implements CompletionHandler {
         // progress thread while half of our credits are left (the unread ones hold the peer's receive buffers, so
         // they must not pile up further), nor a credit update while the peer still has credits to spare.
         boolean deferrable = !aheadOfReader() && (mid == Bsdh.MID_RDMA_RD_COMPL
-                || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && peerCredits() > reserve + 1)
+                || (mid == Bsdh.MID_DATA && len == Bsdh.SIZE && credits.peer() > reserve + 1)
                 || (mid == Bsdh.MID_SRC_AVAIL && flags == Bsdh.FLAG_ASYNC));
-        txMseq++;
-        Bsdh.write(txPool, base, mid, flags, rxPosted, len, txMseq, rxMseq);
-        advBufs = rxPosted;
-        advMseqAck = rxMseq;
+        Bsdh.write(txPool, base, mid, flags, credits.posted(), len, credits.send(), credits.ackMseq());
         try {
             if (body != null) {
                 ep.postSendGather(WR_SEND | slot, txMr, base, Bsdh.SIZE, body, bodyOffset, len - Bsdh.SIZE);
@@ -1798,7 +1766,7 @@ public final class SdpConnection implements CompletionHandler {
     /** Sends queued control messages while a credit and a send buffer are free (they may use the reserve). */
     private void flushControl() throws IOException {
         try {
-            while (!ctl.isEmpty() && !disconnected && txFreeCount > 0 && txCredits() >= 1) {
+            while (!ctl.isEmpty() && !disconnected && txFreeCount > 0 && credits.tx() >= 1) {
                 if (ctl.headMid() == Bsdh.MID_DISCONN && pendingSlot >= 0) {
                     flushPending(true); // DisConn follows everything written
                     continue;
@@ -1829,7 +1797,7 @@ public final class SdpConnection implements CompletionHandler {
         } else if (mid == Bsdh.MID_DATA) {
             creditUpdateQueued = false;
         } else if (mid == Bsdh.MID_SRC_AVAIL_CANCEL) {
-            cancelMseq = txMseq + 1;
+            cancelMseq = credits.nextMseq();
         }
         postMessage(slot, mid, 0, len);
     }
@@ -1842,8 +1810,8 @@ public final class SdpConnection implements CompletionHandler {
         if (creditUpdateQueued || disconnected) {
             return;
         }
-        int peerView = peerCredits();
-        int gain = rxPosted - peerView;
+        int peerView = credits.peer();
+        int gain = credits.posted() - peerView;
         if (gain > 0 && (peerView <= reserve + 1 || gain >= rxBufCount / 2)) {
             creditUpdateQueued = true;
             queueControl(Bsdh.MID_DATA, 0);
@@ -1892,7 +1860,7 @@ public final class SdpConnection implements CompletionHandler {
     @Override
     public String toString() {
         return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
-                + ", credits=" + txCredits() + ", posted=" + rxPosted + ", adverts=" + adverts.count() + "/" + rxq.adverts()
+                + ", credits=" + credits.tx() + ", posted=" + credits.posted() + ", adverts=" + adverts.count() + "/" + rxq.adverts()
                 + (error != null ? ", error=" + error.getMessage() : "") + "]";
     }
 
@@ -1913,9 +1881,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         try {
             StringBuilder b = new StringBuilder(toString());
-            b.append(" txMseq=").append(txMseq).append(" rxMseq=").append(rxMseq).append(" peerBufs=").append(peerBufs)
-                    .append(" peerMseqAck=").append(peerMseqAck).append(" advBufs=").append(advBufs)
-                    .append(" advMseqAck=").append(advMseqAck).append(" ctlCount=").append(ctl.size())
+            b.append(' ').append(credits).append(" ctlCount=").append(ctl.size())
                     .append(" txFree=").append(txFreeCount).append(" rxq=").append(rxq.size())
                     .append(" unread=").append(rxAdvertsUnread).append(" chunks=").append(stagedCount())
                     .append(" stageReads=").append(stageReadsInFlight).append(" posted=").append(postedMr != null)

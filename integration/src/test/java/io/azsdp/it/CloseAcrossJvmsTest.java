@@ -129,7 +129,7 @@ class CloseAcrossJvmsTest extends MultiJvmTestBase {
                     checkPeerResult(peer, got, n);
                     Task<Integer> reader = start(what + "-blocked-reader", () -> s.getInputStream().read());
                     String at = awaitBlocked(what, reader, new AtomicLong(), peer);
-                    assertEquals("SdpConnection.awaitReadable", at, "where the reader waits before the abort");
+                    assertEquals("ConnectionWaits.awaitReadable", at, "where the reader waits before the abort");
                     long t0 = System.nanoTime();
                     peer.command("GO");
                     awaitDone(what + ": reset", Duration.ofSeconds(20), List.of(reader), List.of(peer));

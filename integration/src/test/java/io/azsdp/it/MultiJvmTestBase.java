@@ -464,8 +464,9 @@ abstract class MultiJvmTestBase {
     }
 
     /**
-     * Waits until {@code t} has made no progress for 500 ms while parked; returns the innermost SdpConnection frame of
-     * its stack (where it waits), skipping {@code awaitPeer}, the helper every writer's wait goes through.
+     * Waits until {@code t} has made no progress for 500 ms while parked; returns the innermost frame of its stack in
+     * SdpConnection or ConnectionWaits (where it waits), skipping {@code ConnectionWaits.awaitPeer}, the helper every
+     * writer's wait goes through.
      */
     String awaitBlocked(String what, Task<?> t, AtomicLong progress, Peer peer) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -483,11 +484,12 @@ abstract class MultiJvmTestBase {
                 since = System.nanoTime();
             } else if (System.nanoTime() - since > TimeUnit.MILLISECONDS.toNanos(500)) {
                 for (String f : frames(t.thread)) {
-                    if (f.startsWith("SdpConnection.") && !f.equals("SdpConnection.awaitPeer")) {
+                    if ((f.startsWith("SdpConnection.") || f.startsWith("ConnectionWaits."))
+                            && !f.equals("ConnectionWaits.awaitPeer")) {
                         return f;
                     }
                 }
-                return "(no SdpConnection frame: " + frames(t.thread) + ")";
+                return "(no SdpConnection or ConnectionWaits frame: " + frames(t.thread) + ")";
             }
             if (System.nanoTime() > deadline) {
                 dumpEverything(what + ": " + t.name + " never blocked", List.of(peer));

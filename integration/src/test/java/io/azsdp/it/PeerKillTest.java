@@ -101,7 +101,7 @@ class PeerKillTest extends MultiJvmTestBase {
                     Traffic.mib(txBytes.get()), readerAt);
             assertEquals(victim == Victim.RECEIVING_ZCOPY ? "SdpConnection.awaitAdvertsDone"
                     : "SdpConnection.awaitWritable", writerAt, "where the blocked writer waits");
-            assertEquals("SdpConnection.awaitReadable", readerAt, "where the blocked reader waits");
+            assertEquals("ConnectionWaits.awaitReadable", readerAt, "where the blocked reader waits");
             if (victim == Victim.RECEIVING_ZCOPY) {
                 assertTrue(Traffic.stats(s).srcAvailsSent() > 0, "zcopy writer advertised nothing");
                 assertEquals(0, Traffic.stats(s).bcopyBytesSent(), "zcopy writer sent buffered copy");

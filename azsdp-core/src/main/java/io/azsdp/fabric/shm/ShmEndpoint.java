@@ -54,9 +54,15 @@ final class ShmEndpoint implements Endpoint {
 
     /** Spin this long before sleeping: a reply on a busy connection usually arrives within it. */
     private static final long SPIN_NANOS = 5_000;
-    /** How long the progress thread parks while a poller holds the token: bounds how late it resumes after the last
-     * successful poll (the poller does not wake it then, expecting to poll again soon). */
+    /**
+     * How long the progress thread parks while a poller holds the token: bounds how late it takes records that arrived
+     * after the poller's last look (a poller that delivered does not wake it, expecting to poll again soon). Doubled
+     * after each park that ended with a poller still polling, up to 8x, and back to the least once the progress thread
+     * delivers: an application thread that polls most of the time (a stream's receiver) woke it 4000 times a second at
+     * the least, each wake-up taking a core from an application thread (docs/BENCHMARKS.md, session 19).
+     */
     private static final long TOKEN_PARK_NANOS = 250_000;
+    private static final long TOKEN_PARK_MAX_NANOS = 8 * TOKEN_PARK_NANOS;
 
     // Local phases. OPEN until the first transition; which one it was picks the cause and the state we publish.
     private static final int OPEN = 0;
@@ -95,6 +101,7 @@ final class ShmEndpoint implements Endpoint {
     /** Consumer of the inbound ring and the receive queue (see the class comment). */
     private final ReentrantLock token = new ReentrantLock();
     private volatile boolean progressParked;
+    private long tokenParkNanos = TOKEN_PARK_NANOS; // progress thread
     /**
      * The progress thread sleeps until a receive is posted (a message waits in the ring). Only then does a posted
      * receive wake it: an application thread that polled and reposts the buffers it consumed must not wake a progress
@@ -613,6 +620,7 @@ final class ShmEndpoint implements Endpoint {
                 return;
             }
             deliver(wrId, length);
+            tokenParkNanos = TOKEN_PARK_NANOS;
         }
     }
 
@@ -641,7 +649,10 @@ final class ShmEndpoint implements Endpoint {
         }
     }
 
-    /** Progress thread: takes the token, or parks a little while a poller has it. True when it has the token. */
+    /**
+     * Progress thread: takes the token, or parks a little while a poller has it (see {@link #TOKEN_PARK_NANOS}). True
+     * when it has the token.
+     */
     private boolean acquireToken() {
         if (token.tryLock()) {
             return true;
@@ -651,8 +662,12 @@ final class ShmEndpoint implements Endpoint {
             if (token.tryLock()) {
                 return true;
             }
-            LockSupport.parkNanos(this, TOKEN_PARK_NANOS);
-            return token.tryLock();
+            LockSupport.parkNanos(this, tokenParkNanos);
+            if (token.tryLock()) {
+                return true;
+            }
+            tokenParkNanos = Math.min(TOKEN_PARK_MAX_NANOS, 2 * tokenParkNanos);
+            return false;
         } finally {
             progressParked = false;
         }

@@ -39,10 +39,11 @@ import org.slf4j.LoggerFactory;
  * <p>Polling: the inbound ring and the receive queue have one consumer at a time, the holder of {@code token}: the
  * progress thread, or an application thread that is about to wait for a completion and {@link #poll}s the ring itself
  * for a few microseconds (no doorbell, no wake-up of the progress thread, no hand-off: a round trip without a system
- * call). While a poller holds the token the progress thread parks briefly instead of sleeping on the doorbell, and a
- * progress thread that already sleeps there is not rung by the peer (the poller's flag in the ring); a poller that
- * gives up without a delivery unparks it, one that leaves records behind rings it. The progress thread takes the
- * token for good before it unmaps the segment, so no poller can touch it afterwards.
+ * call). While a poller holds the token the progress thread parks (250 us to 2 ms, see {@link #TOKEN_PARK_NANOS})
+ * instead of sleeping on the doorbell, and a progress thread that already sleeps there is not rung by the peer (the
+ * poller's flag in the ring); a poller that gives up without a delivery unparks it, one that leaves records behind
+ * rings it. The progress thread takes the token for good before it unmaps the segment, so no poller can touch it
+ * afterwards.
  *
  * <p>Receives in place ({@link #receiveInPlace}) save the receiving side's copy: each message is handed out where it
  * lies in the inbound ring and stays there until its receive is posted again. The owner may read such messages until
@@ -57,9 +58,10 @@ final class ShmEndpoint implements Endpoint {
     /**
      * How long the progress thread parks while a poller holds the token: bounds how late it takes records that arrived
      * after the poller's last look (a poller that delivered does not wake it, expecting to poll again soon). Doubled
-     * after each park that ended with a poller still polling, up to 8x, and back to the least once the progress thread
-     * delivers: an application thread that polls most of the time (a stream's receiver) woke it 4000 times a second at
-     * the least, each wake-up taking a core from an application thread (docs/BENCHMARKS.md, session 19).
+     * after each park that ended with the token still held, up to 8x, and back to 250 us once the progress thread
+     * delivers: with a fixed 250 us, an application thread that polls most of the time (a stream's receiver) had the
+     * progress thread wake up to 4000 times a second, each wake-up taking a core from an application thread
+     * (docs/BENCHMARKS.md, session 19).
      */
     private static final long TOKEN_PARK_NANOS = 250_000;
     private static final long TOKEN_PARK_MAX_NANOS = 8 * TOKEN_PARK_NANOS;

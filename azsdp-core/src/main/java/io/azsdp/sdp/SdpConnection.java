@@ -1860,7 +1860,8 @@ public final class SdpConnection implements CompletionHandler {
     @Override
     public String toString() {
         return "SdpConnection[" + ep.fabricName() + " " + ep.localAddress() + " -> " + ep.remoteAddress()
-                + ", credits=" + credits.tx() + ", posted=" + credits.posted() + ", adverts=" + adverts.count() + "/" + rxq.adverts()
+                + ", credits=" + credits.tx() + ", posted=" + credits.posted() + ", adverts=" + adverts.count() + "/"
+                + rxq.adverts()
                 + (error != null ? ", error=" + error.getMessage() : "") + "]";
     }
 

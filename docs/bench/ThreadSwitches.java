@@ -2,6 +2,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,22 +23,27 @@ public final class ThreadSwitches {
     private record Sample(String name, long ticks, long voluntary, long involuntary) {
     }
 
+    /** One thread's share of the window. */
+    private record Row(long ticks, long voluntary, long involuntary, String pid, String name) {
+    }
+
     public static void main(String[] args) throws Exception {
         double seconds = args.length > 0 ? Double.parseDouble(args[0]) : 6;
         Map<String, Sample> before = sample();
         Thread.sleep((long) (seconds * 1000));
         Map<String, Sample> after = sample();
-        List<String[]> rows = new ArrayList<>();
+        List<Row> rows = new ArrayList<>();
         after.forEach((key, a) -> {
             Sample b = before.get(key);
             if (b != null) {
-                rows.add(new String[] {String.valueOf(a.ticks - b.ticks), String.valueOf(a.voluntary - b.voluntary),
-                        String.valueOf(a.involuntary - b.involuntary), key.substring(0, key.indexOf('/')), a.name});
+                rows.add(new Row(a.ticks - b.ticks, a.voluntary - b.voluntary, a.involuntary - b.involuntary,
+                        key.substring(0, key.indexOf('/')), a.name));
             }
         });
-        rows.sort((x, y) -> Long.compare(Long.parseLong(y[0]), Long.parseLong(x[0])));
+        rows.sort(Comparator.comparingLong(Row::ticks).reversed());
         System.out.printf("%9s %9s %11s %8s  %s%n", "cpu_ticks", "voluntary", "involuntary", "pid", "thread");
-        rows.stream().limit(10).forEach(r -> System.out.printf("%9s %9s %11s %8s  %s%n", (Object[]) r));
+        rows.stream().limit(10).forEach(r -> System.out.printf("%9d %9d %11d %8s  %s%n", r.ticks, r.voluntary,
+                r.involuntary, r.pid, r.name));
     }
 
     /** Every thread of every JVM whose command line names azsdp, by "pid/tid". */

@@ -1846,8 +1846,8 @@ public final class SdpConnection implements CompletionHandler {
 
     /**
      * Control messages or gathered bytes held for lack of credits wait for the peer's next credits as much as a
-     * blocked writer does, though no thread may be waiting: declared to the endpoint (awaitPeer), so that credits the
-     * peer sent deferrable do not sit unread meanwhile.
+     * blocked writer does, though no thread may be waiting: declared to the endpoint (as ConnectionWaits#awaitPeer
+     * does), so that credits the peer sent deferrable do not sit unread meanwhile.
      */
     private void declareHeldSends() {
         boolean held = (pendingSlot >= 0 || !ctl.isEmpty()) && !disconnected && error == null;

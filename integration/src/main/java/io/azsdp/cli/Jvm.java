@@ -38,16 +38,20 @@ public final class Jvm {
     }
 
     /**
-     * Reads a spawned {@code server}'s first line: its ports (AZ-SDP, plain Java TCP, NIO).
+     * Reads a spawned {@code server}'s READY line: its ports (AZ-SDP, plain Java TCP, NIO). Lines before it (a Java
+     * agent's banner, say) are passed on to this JVM's stderr.
      *
-     * @throws IOException when the server did not start
+     * @throws IOException when the server ended its output without that line
      */
     public static int[] awaitReady(Process server, BufferedReader out) throws IOException {
-        String line = out.readLine();
-        Matcher m = line == null ? null : READY.matcher(line);
-        if (m == null || !m.find()) {
-            throw new IOException("server JVM (pid " + server.pid() + ") did not start: " + line);
+        for (String line = out.readLine(); line != null; line = out.readLine()) {
+            Matcher m = READY.matcher(line);
+            if (m.find()) {
+                return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+                        Integer.parseInt(m.group(3))};
+            }
+            System.err.println("server JVM (pid " + server.pid() + "): " + line);
         }
-        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3))};
+        throw new IOException("server JVM (pid " + server.pid() + ") did not start: its output ended before READY");
     }
 }

@@ -35,6 +35,12 @@ public interface Endpoint extends Closeable {
     /** Registers a direct buffer's [position, limit) range for local and remote access. */
     MemoryRegion register(ByteBuffer buffer) throws IOException;
 
+    /**
+     * Registers a direct buffer's [position, limit) range for this side's posts only, as a verbs region with local
+     * access alone: the peer's READ or WRITE with its key is refused like one with a wrong key.
+     */
+    MemoryRegion registerLocal(ByteBuffer buffer) throws IOException;
+
     /** Deregisters; later remote accesses with its key fail. Idempotent. */
     void deregister(MemoryRegion region);
 

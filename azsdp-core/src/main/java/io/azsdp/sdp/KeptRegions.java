@@ -9,30 +9,49 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Registrations of the application's direct buffers that messages take their bytes from (two-part SENDs, AZ-SDP
- * adverts), kept while the application reuses its buffers, as streams do: such a message then costs no registration,
- * no deregistration and no allocation. An entry is a whole buffer (position 0 to capacity), found again by the same
- * object or, with the native library, by the same address and capacity (a new view of the same memory); it counts the
- * messages still using it, and only an unused entry is replaced, the least recently used first. A registered buffer
- * stays reachable, so its memory stays allocated, until it is replaced or the connection ends. Registered read-only:
- * the peer may READ an advertised buffer, but a WRITE into one (with a key it guessed) is refused, also while the
- * registration is only kept. Guarded by the connection's lock; no allocation on a hit.
+ * Registrations of the application's direct buffers, kept while the application reuses its buffers, as streams do:
+ * a message then costs no registration, no deregistration and no allocation. Sources are the buffers messages take
+ * their bytes from (two-part SENDs, AZ-SDP adverts); sinks are the buffers a reader passes to {@code read}, which
+ * READs fill. An entry is a whole buffer (position 0 to capacity), found again by the same object or, with the native
+ * library, by the same address and capacity (a new view of the same memory); it counts the messages still using it,
+ * and only an unused entry is replaced, the least recently used first. A registered buffer stays reachable, so its
+ * memory stays allocated, until it is replaced or the connection ends. The peer cannot write into a kept buffer, with
+ * a key it guessed, while the registration is only kept: sources are registered read-only (the peer may READ an
+ * advertised one), sinks for local access only. Guarded by the connection's lock; no allocation on a hit.
  */
-final class SourceRegions {
-    private static final Logger LOG = LoggerFactory.getLogger(SourceRegions.class);
-    static final int CAPACITY = 8;
+final class KeptRegions {
+    private static final Logger LOG = LoggerFactory.getLogger(KeptRegions.class);
+    static final int SOURCES = 8;
+    /** A reader passes one buffer, or alternates between two. */
+    static final int SINKS = 2;
 
     private final Endpoint ep;
+    private final boolean sinks;
     private final boolean byAddress = NativeLib.isAvailable();
-    private final ByteBuffer[] source = new ByteBuffer[CAPACITY];
-    private final long[] address = new long[CAPACITY];
-    private final MemoryRegion[] region = new MemoryRegion[CAPACITY];
-    private final int[] users = new int[CAPACITY];
-    private final long[] lastUse = new long[CAPACITY];
+    private final ByteBuffer[] buffer;
+    private final long[] address;
+    private final MemoryRegion[] region;
+    private final int[] users;
+    private final long[] lastUse;
     private long uses;
 
-    SourceRegions(Endpoint ep) {
+    private KeptRegions(Endpoint ep, boolean sinks) {
+        int capacity = sinks ? SINKS : SOURCES;
         this.ep = ep;
+        this.sinks = sinks;
+        this.buffer = new ByteBuffer[capacity];
+        this.address = new long[capacity];
+        this.region = new MemoryRegion[capacity];
+        this.users = new int[capacity];
+        this.lastUse = new long[capacity];
+    }
+
+    static KeptRegions sources(Endpoint ep) {
+        return new KeptRegions(ep, false);
+    }
+
+    static KeptRegions sinks(Endpoint ep) {
+        return new KeptRegions(ep, true);
     }
 
     /**
@@ -48,12 +67,13 @@ final class SourceRegions {
             }
             drop(i);
             try {
-                region[i] = ep.register(src.duplicate().clear().asReadOnlyBuffer());
+                ByteBuffer whole = src.duplicate().clear();
+                region[i] = sinks ? ep.registerLocal(whole) : ep.register(whole.asReadOnlyBuffer());
             } catch (IOException | RuntimeException e) {
                 LOG.debug("AZ-SDP: {} not registered: {}", src, e.toString());
                 return null;
             }
-            source[i] = src;
+            buffer[i] = src;
             address[i] = byAddress ? NativeLib.address(src) : 0;
         }
         users[i]++;
@@ -63,7 +83,7 @@ final class SourceRegions {
 
     /** One user of {@code mr} is done; false when {@code mr} is not one of these registrations. */
     boolean release(MemoryRegion mr) {
-        for (int i = 0; i < CAPACITY; i++) {
+        for (int i = 0; i < region.length; i++) {
             if (region[i] == mr) {
                 users[i]--;
                 return true;
@@ -74,18 +94,18 @@ final class SourceRegions {
 
     /** Deregisters every entry, in use or not (the connection is ending). */
     void releaseAll() {
-        for (int i = 0; i < CAPACITY; i++) {
+        for (int i = 0; i < region.length; i++) {
             drop(i);
         }
     }
 
     private int find(ByteBuffer src) {
         long a = -1;
-        for (int i = 0; i < CAPACITY; i++) {
+        for (int i = 0; i < region.length; i++) {
             if (region[i] == null) {
                 continue;
             }
-            if (source[i] == src) {
+            if (buffer[i] == src) {
                 return i;
             }
             if (byAddress) {
@@ -103,7 +123,7 @@ final class SourceRegions {
     /** An empty entry, else the least recently used one without users; -1 when all are in use. */
     private int victim() {
         int best = -1;
-        for (int i = 0; i < CAPACITY; i++) {
+        for (int i = 0; i < region.length; i++) {
             if (region[i] == null) {
                 return i;
             }
@@ -118,7 +138,7 @@ final class SourceRegions {
         if (region[i] != null) {
             ep.deregister(region[i]);
             region[i] = null;
-            source[i] = null;
+            buffer[i] = null;
             users[i] = 0;
         }
     }

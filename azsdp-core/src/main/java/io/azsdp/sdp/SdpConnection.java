@@ -106,7 +106,8 @@ public final class SdpConnection implements CompletionHandler {
     private final MemoryRegion[] txGatherMr;
     private int gatheringSends;
     /** Registrations of the application's direct buffers, kept for the next writes (two-part SENDs, adverts). */
-    private final SourceRegions sources;
+    private final KeptRegions sources;
+    private final KeptRegions sinks;
     /** The last buffer writeProtected wrote and its native address. Guarded by writeLock. */
     private ByteBuffer addressedSource;
     private long addressedBase;
@@ -145,7 +146,10 @@ public final class SdpConnection implements CompletionHandler {
     private boolean readerTakesAdverts;
     // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight
     // into it by whichever thread sees the advert first (usually the provider's), before the reader is even woken.
+    /** The reader's buffer, registered whole (kept in sinks), and the range of it this read may fill. */
     private MemoryRegion postedMr;
+    private int postedOff;
+    private int postedLen;
     private boolean postedReadInFlight;
     private int postedResult;
     private boolean cancelAckPending;
@@ -258,7 +262,7 @@ public final class SdpConnection implements CompletionHandler {
             rxMr = null;
         } else {
             rx = pageAligned(rxBufSize * rxBufCount);
-            rxMr = ep.register(rx);
+            rxMr = ep.registerLocal(rx);
             for (int i = 0; i < rxBufCount; i++) {
                 rxBase[i] = i * rxBufSize;
             }
@@ -266,10 +270,11 @@ public final class SdpConnection implements CompletionHandler {
         // Sends are bounded by credits, so the peer's buffer count plus a few bounds the send buffers we need.
         int txCount = Math.min(peer.bufs(), 256) + 2;
         txPool = pageAligned(peerRxBufSize * txCount);
-        txMr = ep.register(txPool);
+        txMr = ep.registerLocal(txPool);
         txFree = new int[txCount];
         txGatherMr = new MemoryRegion[txCount];
-        sources = new SourceRegions(ep);
+        sources = KeptRegions.sources(ep);
+        sinks = KeptRegions.sinks(ep);
         for (int i = 0; i < txCount; i++) {
             txFree[txFreeCount++] = txCount - 1 - i;
         }
@@ -1092,11 +1097,15 @@ public final class SdpConnection implements CompletionHandler {
                         throw copyOf(error);
                     }
                     if (wantsDirect && postedMr == null) {
-                        ByteBuffer view = dst.duplicate();
-                        view.limit(view.position() + len);
-                        postedMr = ep.register(view);
-                        pump();
-                        continue;
+                        postedMr = sinks.acquire(dst);
+                        if (postedMr != null) {
+                            postedOff = dst.position();
+                            postedLen = len;
+                            pump();
+                            continue;
+                        }
+                        wantsDirect = false; // no registration to be had: the bytes come staged
+                        readerTakesAdverts = false;
                     }
                     if (!wantsDirect && rxq.size() > 0) {
                         pump();
@@ -1126,7 +1135,7 @@ public final class SdpConnection implements CompletionHandler {
 
     private void releasePosted() {
         if (postedMr != null) {
-            ep.deregister(postedMr);
+            sinks.release(postedMr);
             postedMr = null;
         }
         postedResult = 0;
@@ -1195,7 +1204,7 @@ public final class SdpConnection implements CompletionHandler {
             }
             if (chunks == null) {
                 stagePool = pageAligned(poolBytes);
-                stageMr = ep.register(stagePool);
+                stageMr = ep.registerLocal(stagePool);
                 chunks = new StagedChunks(new StagingRing(poolBytes), 64);
             }
             while (s.requested < s.len && stageReadsInFlight < MAX_STAGE_READS && !chunks.isFull()) {
@@ -1231,12 +1240,12 @@ public final class SdpConnection implements CompletionHandler {
 
     /** Zero copy: READ the head advert straight into the reader's posted buffer. */
     private void readIntoPosted(RxSegment s) throws IOException {
-        int n = Math.min(postedMr.length(), s.len - s.requested);
+        int n = Math.min(postedLen, s.len - s.requested);
         long raddr = s.vaddr + s.requested;
         s.requested += n;
         postedReadInFlight = true;
         try {
-            ep.postRead(WR_READ_DIRECT, postedMr, 0, n, raddr, s.rkey);
+            ep.postRead(WR_READ_DIRECT, postedMr, postedOff, n, raddr, s.rkey);
         } catch (IOException e) {
             postedReadInFlight = false;
             s.requested -= n;
@@ -1590,6 +1599,7 @@ public final class SdpConnection implements CompletionHandler {
         }
         ep.deregister(txMr);
         sources.releaseAll();
+        sinks.releaseAll();
         if (stageMr != null) {
             ep.deregister(stageMr);
         }

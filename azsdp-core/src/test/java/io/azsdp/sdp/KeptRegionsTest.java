@@ -32,17 +32,19 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The registrations kept for the application's buffers, over a real tcp endpoint pair: the peer reads what a kept
- * registration names with a one-sided READ, and a READ with the key of a replaced or released one is refused.
+ * source names with a one-sided READ, and a READ with the key of a replaced or released one is refused; a kept sink
+ * takes READs at any offset, and the peer can neither read nor write it.
  */
 @Timeout(60)
-class SourceRegionsTest {
+class KeptRegionsTest {
     private static final int SIZE = 8192;
 
     private Endpoint sender;
     private Endpoint reader;
+    private final LinkedBlockingQueue<int[]> senderCompletions = new LinkedBlockingQueue<>();
     private final LinkedBlockingQueue<int[]> readerCompletions = new LinkedBlockingQueue<>();
     private MemoryRegion sink;
-    private SourceRegions regions;
+    private KeptRegions regions;
 
     @BeforeEach
     void connect() throws Exception {
@@ -63,21 +65,12 @@ class SourceRegionsTest {
         });
         sender = new TcpFabric().connect(client, options);
         reader = other.get(20, TimeUnit.SECONDS);
-        sender.setHandler(ignoring());
-        reader.setHandler(new CompletionHandler() {
-            @Override
-            public void onCompletion(int opcode, long wrId, int byteLen, int status) {
-                readerCompletions.add(new int[] {(int) wrId, byteLen, status});
-            }
-
-            @Override
-            public void onDisconnect(IOException cause) {
-            }
-        });
+        sender.setHandler(recording(senderCompletions));
+        reader.setHandler(recording(readerCompletions));
         sender.start();
         reader.start();
         sink = reader.register(ByteBuffer.allocateDirect(SIZE));
-        regions = new SourceRegions(sender);
+        regions = KeptRegions.sources(sender);
     }
 
     @AfterEach
@@ -108,7 +101,7 @@ class SourceRegionsTest {
 
     @Test
     void onlyUnusedRegistrationsAreReplacedTheLeastRecentlyUsedFirst() throws Exception {
-        ByteBuffer[] bufs = new ByteBuffer[SourceRegions.CAPACITY];
+        ByteBuffer[] bufs = new ByteBuffer[KeptRegions.SOURCES];
         MemoryRegion[] mrs = new MemoryRegion[bufs.length];
         for (int i = 0; i < bufs.length; i++) {
             bufs[i] = filled(SIZE, 10 + i);
@@ -141,6 +134,34 @@ class SourceRegionsTest {
         assertReadRefused(2, mr);
     }
 
+    @Test
+    void aSinkTakesReadsAtItsOffsetsAndIsClosedToThePeer() throws Exception {
+        KeptRegions sinks = KeptRegions.sinks(reader);
+        MemoryRegion source = regions.acquire(filled(SIZE, 3));
+        ByteBuffer dst = filled(SIZE, 4);
+        byte[] expected = content(dst);
+        MemoryRegion mr = sinks.acquire(dst.position(1000));
+        assertEquals(SIZE, mr.length(), "the whole buffer");
+        assertTrue(sinks.release(mr));
+        assertSame(mr, sinks.acquire(dst.position(3000)), "kept from one read to the next");
+        reader.postRead(1, mr, 3000, 500, source.address() + 10, source.rkey());
+        await(readerCompletions, 1, 500, WcStatus.SUCCESS);
+        System.arraycopy(content(source.buffer()), 10, expected, 3000, 500);
+        assertArrayEquals(expected, content(dst), "exactly the 500 bytes at offset 3000 changed");
+
+        MemoryRegion senderSide = sender.register(filled(SIZE, 5));
+        sender.postWrite(2, senderSide, 0, 16, mr.address(), mr.rkey());
+        await(senderCompletions, 2, 0, WcStatus.REM_ACCESS_ERR);
+        assertArrayEquals(expected, content(dst), "the sink is untouched");
+    }
+
+    private static void await(LinkedBlockingQueue<int[]> completions, long wrId, int len, int status)
+            throws InterruptedException {
+        int[] c = completions.poll(20, TimeUnit.SECONDS);
+        assertNotNull(c, "no completion");
+        assertArrayEquals(new int[] {(int) wrId, len, status}, c);
+    }
+
     private static ByteBuffer filled(int size, long seed) {
         byte[] b = new byte[size];
         new Random(seed).nextBytes(b);
@@ -171,10 +192,11 @@ class SourceRegionsTest {
         assertEquals(WcStatus.REM_ACCESS_ERR, c[2], "a READ with the key of a deregistered region");
     }
 
-    private static CompletionHandler ignoring() {
+    private static CompletionHandler recording(LinkedBlockingQueue<int[]> completions) {
         return new CompletionHandler() {
             @Override
             public void onCompletion(int opcode, long wrId, int byteLen, int status) {
+                completions.add(new int[] {(int) wrId, byteLen, status});
             }
 
             @Override

@@ -84,7 +84,8 @@ final class RegionTable {
 
     // ------------------------------------------------------------------ owner
 
-    synchronized MemoryRegion register(ByteBuffer buffer) throws IOException {
+    /** Registers; only a {@code remote} region is published in the table, so only its key lets the peer in. */
+    synchronized MemoryRegion register(ByteBuffer buffer, boolean remote) throws IOException {
         if (!buffer.isDirect()) {
             throw new IllegalArgumentException("shm can only register direct buffers: " + buffer);
         }
@@ -103,6 +104,15 @@ final class RegionTable {
         int key = (gen << slotBits) | slot;
         ByteBuffer view = buffer.slice();
         long address = NativeLib.address(buffer) + buffer.position();
+        if (remote) {
+            publish(slot, key, address, view);
+        }
+        MemoryRegion region = new MemoryRegion(view, address, key, key);
+        regions[slot] = region;
+        return region;
+    }
+
+    private void publish(int slot, int key, long address, ByteBuffer view) {
         int e = entry(slot);
         LONG.set(buf, e + ENTRY_ADDRESS, address);
         LONG.set(buf, e + ENTRY_LENGTH, view.capacity() | (view.isReadOnly() ? READ_ONLY : 0L));
@@ -114,9 +124,6 @@ final class RegionTable {
             LONG.set(buf, e + ENTRY_SHARE_SIZE, shared.size());
         }
         INT.setRelease(buf, e + ENTRY_KEY, key);
-        MemoryRegion region = new MemoryRegion(view, address, key, key);
-        regions[slot] = region;
-        return region;
     }
 
     /** Clears the entry and waits until no peer copy into it is in flight (see the class comment). Idempotent. */

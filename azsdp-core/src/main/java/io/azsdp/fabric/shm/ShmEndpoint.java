@@ -223,7 +223,12 @@ final class ShmEndpoint implements Endpoint {
 
     @Override
     public MemoryRegion register(ByteBuffer buffer) throws IOException {
-        return localRegions.register(buffer);
+        return localRegions.register(buffer, true);
+    }
+
+    @Override
+    public MemoryRegion registerLocal(ByteBuffer buffer) throws IOException {
+        return localRegions.register(buffer, false);
     }
 
     @Override

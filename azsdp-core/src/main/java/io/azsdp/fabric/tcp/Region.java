@@ -13,6 +13,8 @@ final class Region {
     final int slot;
     final int key;
     final MemoryRegion handle;
+    /** The peer may name it in one-sided operations. */
+    final boolean remote;
     private final ByteBuffer base;
     /** Used only by the reader thread, for one payload at a time. */
     private final ByteBuffer readerView;
@@ -22,8 +24,9 @@ final class Region {
      */
     private final ByteBuffer[] writerViews;
 
-    Region(int slot, int key, ByteBuffer base, MemoryRegion handle, int writerViewCount) {
+    Region(int slot, int key, ByteBuffer base, MemoryRegion handle, int writerViewCount, boolean remote) {
         this.slot = slot;
+        this.remote = remote;
         this.key = key;
         this.base = base;
         this.handle = handle;

@@ -47,8 +47,8 @@ final class RegionTable {
         this.freeCount = maxRegions;
     }
 
-    /** Registers the direct buffer's [position, limit). */
-    synchronized Region register(ByteBuffer buffer) throws FabricException {
+    /** Registers the direct buffer's [position, limit); only a {@code remote} region is found by {@link #remote}. */
+    synchronized Region register(ByteBuffer buffer, boolean remote) throws FabricException {
         if (freeCount == 0) {
             throw new FabricException(WcStatus.LOC_PROT_ERR,
                     "cannot register more than " + slots.length() + " memory regions on one endpoint");
@@ -64,7 +64,7 @@ final class RegionTable {
         int key = generation << slotBits | slot;
         long address = (long) (slot + 1) << 32;
         MemoryRegion handle = new MemoryRegion(buffer.slice(), address, key, key);
-        Region region = new Region(slot, key, buffer.slice(), handle, writerViewCount);
+        Region region = new Region(slot, key, buffer.slice(), handle, writerViewCount, remote);
         slots.set(slot, region);
         return region;
     }
@@ -112,7 +112,7 @@ final class RegionTable {
             return null;
         }
         Region r = slots.get((int) slot);
-        if (r == null || r.key != rkey || (address & 0xFFFF_FFFFL) + length > r.length()) {
+        if (r == null || !r.remote || r.key != rkey || (address & 0xFFFF_FFFFL) + length > r.length()) {
             return null;
         }
         return r;

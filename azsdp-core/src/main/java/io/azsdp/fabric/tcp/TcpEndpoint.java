@@ -194,11 +194,20 @@ final class TcpEndpoint implements Endpoint {
 
     @Override
     public MemoryRegion register(ByteBuffer buffer) throws IOException {
+        return register(buffer, true);
+    }
+
+    @Override
+    public MemoryRegion registerLocal(ByteBuffer buffer) throws IOException {
+        return register(buffer, false);
+    }
+
+    private MemoryRegion register(ByteBuffer buffer, boolean remote) throws IOException {
         Objects.requireNonNull(buffer, "buffer");
         if (!buffer.isDirect()) {
             throw new IllegalArgumentException("only direct buffers can be registered: " + buffer);
         }
-        return regionTable.register(buffer).handle;
+        return regionTable.register(buffer, remote).handle;
     }
 
     @Override

@@ -116,7 +116,8 @@ class ShmRmaTest {
 
     enum Bad {
         READ_WRONG_KEY, READ_BEYOND_END, READ_STRADDLING_END, READ_BEFORE_START, READ_STALE_KEY, READ_ZERO_KEY,
-        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY, WRITE_READ_ONLY;
+        WRITE_WRONG_KEY, WRITE_STRADDLING_END, WRITE_BEFORE_START, WRITE_STALE_KEY, WRITE_READ_ONLY,
+        READ_LOCAL_ONLY, WRITE_LOCAL_ONLY;
 
         boolean read() {
             return name().startsWith("READ");
@@ -141,8 +142,10 @@ class ShmRmaTest {
             ByteBuffer remoteView = inner(remoteBuf, GUARD);
             fill(remoteView, 0, size, 4);
             // A read-only registration is writable memory underneath: only the key's access rights refuse the WRITE.
-            MemoryRegion remote = p.server().register(bad == Bad.WRITE_READ_ONLY
-                    ? remoteView.asReadOnlyBuffer() : remoteView);
+            // A local-only registration is never published: its own key does not let the peer in.
+            MemoryRegion remote = bad == Bad.READ_LOCAL_ONLY || bad == Bad.WRITE_LOCAL_ONLY
+                    ? p.server().registerLocal(remoteView)
+                    : p.server().register(bad == Bad.WRITE_READ_ONLY ? remoteView.asReadOnlyBuffer() : remoteView);
             fill(local.buffer(), 0, size, 3);
             byte[] localBefore = snapshot(localBuf);
             byte[] remoteBefore = snapshot(remoteBuf);
@@ -156,7 +159,7 @@ class ShmRmaTest {
                 case READ_STRADDLING_END, WRITE_STRADDLING_END -> addr += size - len / 2;
                 case READ_BEFORE_START, WRITE_BEFORE_START -> addr -= 8;
                 case READ_STALE_KEY, WRITE_STALE_KEY -> p.server().deregister(remote);
-                case WRITE_READ_ONLY -> { }
+                case WRITE_READ_ONLY, READ_LOCAL_ONLY, WRITE_LOCAL_ONLY -> { }
                 default -> throw new AssertionError(bad);
             }
             if (bad.read()) {

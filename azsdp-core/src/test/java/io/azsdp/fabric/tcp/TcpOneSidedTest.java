@@ -133,7 +133,7 @@ class TcpOneSidedTest {
     }
 
     enum BadAccess {
-        WRONG_KEY, BEYOND_REGION, STRADDLING_END, STALE_KEY, BAD_ADDRESS
+        WRONG_KEY, BEYOND_REGION, STRADDLING_END, STALE_KEY, BAD_ADDRESS, LOCAL_ONLY
     }
 
     /** Remote region of 4096 bytes inside guards; returns {address, rkey} of the bad access and its length. */
@@ -143,6 +143,10 @@ class TcpOneSidedTest {
             case BEYOND_REGION -> new long[] {remote.address() + 4096, remote.rkey(), 16};
             case STRADDLING_END -> new long[] {remote.address() + 4096 - 8, remote.rkey(), 16};
             case BAD_ADDRESS -> new long[] {0, remote.rkey(), 16};
+            case LOCAL_ONLY -> { // the same memory again, for the server's own posts only: its key lets nobody in
+                MemoryRegion local = server.registerLocal(remote.buffer().duplicate().clear());
+                yield new long[] {local.address(), local.rkey(), 16};
+            }
             case STALE_KEY -> {
                 server.deregister(remote);
                 server.register(ByteBuffer.allocateDirect(4096)); // slot may be reused: the generation must differ
@@ -166,7 +170,7 @@ class TcpOneSidedTest {
     @EnumSource(BadAccess.class)
     void badReadFailsWithRemoteAccessErrorAndBreaksTheConnection(BadAccess kind) throws Exception {
         // maxRegions = 1 on the server: a stale key's slot is necessarily reused by the new registration.
-        FabricOptions serverOptions = new FabricOptions(4096, 8, 1, 5_000, 5_000);
+        FabricOptions serverOptions = new FabricOptions(4096, 8, kind == BadAccess.LOCAL_ONLY ? 2 : 1, 5_000, 5_000);
         try (Pair p = new Pair(options(4096), serverOptions, new Recorder(), new Recorder())) {
             Guarded remoteMem = new Guarded(4096, GUARD);
             Guarded localMem = new Guarded(4096, GUARD);
@@ -221,7 +225,8 @@ class TcpOneSidedTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = BadAccess.class, names = {"WRONG_KEY", "BEYOND_REGION", "STRADDLING_END", "BAD_ADDRESS"})
+    @EnumSource(value = BadAccess.class, names = {"WRONG_KEY", "BEYOND_REGION", "STRADDLING_END", "BAD_ADDRESS",
+            "LOCAL_ONLY"})
     void badWriteTouchesNoMemory(BadAccess kind) throws Exception {
         try (Pair p = new Pair(options(4096))) {
             Guarded remoteMem = new Guarded(4096, GUARD);

@@ -105,8 +105,9 @@ public final class SdpConnection implements CompletionHandler {
     /** Per send buffer: the application's region its message takes its payload from until the SEND completes. */
     private final MemoryRegion[] txGatherMr;
     private int gatheringSends;
-    /** Registrations of the application's direct buffers, kept for the next writes (two-part SENDs, adverts). */
+    /** Registrations of the application's direct buffers, kept for the next writes (two-part SENDs, adverts)... */
     private final KeptRegions sources;
+    /** ...and for the next reads (the buffers READs fill). */
     private final KeptRegions sinks;
     /** The last buffer writeProtected wrote and its native address. Guarded by writeLock. */
     private ByteBuffer addressedSource;
@@ -146,7 +147,7 @@ public final class SdpConnection implements CompletionHandler {
     private boolean readerTakesAdverts;
     // A reader blocked with a large direct buffer posts it: the advert at the head of the stream is then READ straight
     // into it by whichever thread sees the advert first (usually the provider's), before the reader is even woken.
-    /** The reader's buffer, registered whole (kept in sinks), and the range of it this read may fill. */
+    // The region is the whole buffer, kept in sinks; postedOff and postedLen are the range this read may fill.
     private MemoryRegion postedMr;
     private int postedOff;
     private int postedLen;

@@ -169,7 +169,8 @@ class TcpOneSidedTest {
     @ParameterizedTest
     @EnumSource(BadAccess.class)
     void badReadFailsWithRemoteAccessErrorAndBreaksTheConnection(BadAccess kind) throws Exception {
-        // maxRegions = 1 on the server: a stale key's slot is necessarily reused by the new registration.
+        // maxRegions = 1 on the server: a stale key's slot is necessarily reused by the new registration
+        // (LOCAL_ONLY registers the same memory a second time, so it needs 2).
         FabricOptions serverOptions = new FabricOptions(4096, 8, kind == BadAccess.LOCAL_ONLY ? 2 : 1, 5_000, 5_000);
         try (Pair p = new Pair(options(4096), serverOptions, new Recorder(), new Recorder())) {
             Guarded remoteMem = new Guarded(4096, GUARD);

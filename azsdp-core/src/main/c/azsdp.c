@@ -416,7 +416,7 @@ struct az_range {
     uint64_t end;
     uint64_t word;
     uint32_t pdone;  /* generation whose pages are read-only (mprotect done) */
-    uint32_t pad0;
+    uint32_t settled; /* generation the peer reported read (see settle0) */
     uint64_t pad[2]; /* one cache line per slot */
 };
 _Static_assert(sizeof(struct az_range) == 64, "one cache line per slot");
@@ -531,6 +531,8 @@ static int az_peer_dead(int32_t peer) {
 static int az_done(const struct az_snap *s, int check_peer, int32_t *seen) {
     struct az_range *r = &az_tab[s->idx];
     int done;
+    if (AZ_LD(&r->settled) == AZ_GEN(s->ctl))
+        return 1;
     AZ_ADD(&r->readers, 1);
     uint32_t c = AZ_LD(&r->ctl);
     if (AZ_GEN(c) != AZ_GEN(s->ctl) || AZ_STATE(c) != AZ_ACTIVE
@@ -953,6 +955,7 @@ AZ_JNI(jint, protect0)(JNIEnv *env UNUSED, jclass cls UNUSED, jlong address,
     AZ_STR(&r->word, (uint64_t)completionAddress);
     AZ_STR(&r->target, (int32_t)target);
     AZ_STR(&r->peer, (int32_t)peerPid);
+    AZ_STR(&r->settled, UINT32_MAX); /* no generation: they fit 28 bits */
 
     AZ_ADD(&az_busy, 1);
     AZ_ST(&r->ctl, AZ_CTL(gen, AZ_ACTIVE));
@@ -1041,6 +1044,20 @@ AZ_JNI(jint, isComplete0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
     if (rc <= 0)
         return rc < 0 ? rc : 1;
     return az_done(&s, 1, &v);
+}
+
+/* The peer reported the range read (its RdmaRdCompl): complete from now on,
+ * whatever the word says. So a store into it never waits for a word that a
+ * peer which lies leaves behind, and the caller need not read the word (a
+ * cache line the peer writes on every read it completes). A stale id is a
+ * no-op: a slot reused since has another generation. */
+AZ_JNI(jint, settle0)(JNIEnv *env UNUSED, jclass cls UNUSED, jint rangeId) {
+    struct az_snap s;
+    int rc = az_lookup(rangeId, &s);
+    if (rc <= 0)
+        return rc;
+    AZ_ST(&az_tab[s.idx].settled, AZ_GEN(s.ctl));
+    return 0;
 }
 
 /* 1 while the range is live and ACTIVE, i.e. its pages are still read-only

@@ -106,9 +106,12 @@ public final class ProtectedMemory {
         NativeLib.release(id);
     }
 
-    /** True once the peer has read the range (its completion word reached the target), or it was released. */
-    public static boolean isComplete(int id) {
-        return NativeLib.isComplete(id);
+    /**
+     * The peer reported the range read: complete from now on, whatever its completion word says (see
+     * NativeLib#settle). Costs no read of the word, a line the peer writes.
+     */
+    public static void settle(int id) {
+        NativeLib.settle(id(id));
     }
 
     /** True while the range's pages are read-only under it (see NativeLib#isProtected); false once released. */

@@ -283,14 +283,25 @@ public final class NativeLib {
     }
 
     /**
-     * True when the range's completion word reached its target, or it was released, or its peer
-     * died.
+     * True when the range's completion word reached its target, or it was settled or released, or
+     * its peer died.
      *
      * @throws IllegalArgumentException for an id that was never valid
      */
     public static boolean isComplete(int rangeId) {
         check();
         return rangeFlag(isComplete0(rangeId), rangeId);
+    }
+
+    /**
+     * The peer reported the range read: from now on it is complete whatever its completion word says, so a store
+     * into it never waits. Its pages stay read-only until a store or {@link #release}. A stale id is ignored.
+     *
+     * @throws IllegalArgumentException for an id that was never valid
+     */
+    public static void settle(int rangeId) {
+        check();
+        rangeFlag(settle0(rangeId), rangeId);
     }
 
     /**
@@ -491,6 +502,8 @@ public final class NativeLib {
     private static native int awaitRange0(int rangeId, long timeoutNanos);
 
     private static native int isProtected0(int rangeId);
+
+    private static native int settle0(int rangeId);
 
     private static native long protectionFaults0();
 

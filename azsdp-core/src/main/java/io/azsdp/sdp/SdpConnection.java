@@ -869,7 +869,6 @@ public final class SdpConnection implements CompletionHandler {
             awaitWritable(0);
         }
         int range = -1;
-        lingering.advertising(adverts.targetAfter(len));
         if (kind == TxAdverts.PROTECTED) {
             // Before the SrcAvail leaves: from now on a store into these pages waits for the peer's READ.
             long start = System.nanoTime();
@@ -973,8 +972,7 @@ public final class SdpConnection implements CompletionHandler {
         if (kind == TxAdverts.PROTECTED) {
             MemoryRegion mr = adverts.region(i);
             boolean read = adverts.acked(i) == adverts.len(i) && !disconnected && error == null;
-            if (!read || !lingering.offer(adverts.rangeId(i), adverts.address(i), adverts.len(i), adverts.target(i),
-                    mr.buffer())) {
+            if (!read || !lingering.offer(adverts.rangeId(i), adverts.address(i), adverts.len(i), mr.buffer())) {
                 ProtectedMemory.release(adverts.rangeId(i));
             }
             releaseSource(mr);

@@ -20,7 +20,6 @@ final class TxAdverts {
     private final int[] kind;
     private final int[] rangeId;
     private final int[] stageOff;
-    private final int[] target;
     private final MemoryRegion[] region;
     private final long[] address;
     private int head;
@@ -35,7 +34,6 @@ final class TxAdverts {
         kind = new int[capacity];
         rangeId = new int[capacity];
         stageOff = new int[capacity];
-        target = new int[capacity];
         region = new MemoryRegion[capacity];
         address = new long[capacity];
     }
@@ -66,7 +64,6 @@ final class TxAdverts {
         stageOff[i] = off;
         count++;
         advertised += bytes;
-        target[i] = advertised;
         return i;
     }
 
@@ -103,11 +100,6 @@ final class TxAdverts {
 
     int rangeId(int i) {
         return rangeId[i];
-    }
-
-    /** The notify-word value at which advert i is read (see {@link #targetAfter}). */
-    int target(int i) {
-        return target[i];
     }
 
     int stageOff(int i) {

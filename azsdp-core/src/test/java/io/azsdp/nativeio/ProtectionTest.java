@@ -147,6 +147,34 @@ class ProtectionTest {
         }
     }
 
+    /** The peer reported the range read (settle): complete whatever its word says, so a store goes through. */
+    @Test
+    void aSettledRangeIsCompleteWhateverItsWordSays() throws Exception {
+        try (Peer deadMan = Peer.sleep(60)) {
+            Pages p = Pages.allocate(1);
+            ByteBuffer words = ByteBuffer.allocateDirect(64);
+            int id = NativeLib.protect(p.address, page, NativeLib.address(words), 1, (int) deadMan.pid());
+            assertTrue(id >= 0, "protect: " + id);
+            assertFalse(NativeLib.isComplete(id));
+            NativeLib.settle(id);
+            assertTrue(NativeLib.isComplete(id), "settled, the word still 0 < target 1");
+            assertTrue(NativeLib.isProtected(id) && !writable(p.address), "read-only until a store or release");
+            Writer writer = new Writer(p.buf, 4, 42, null, null);
+            writer.start();
+            writer.finish(5);
+            assertEquals(42, p.buf.getInt(4));
+            assertFalse(NativeLib.isProtected(id), "retired by the store");
+            assertEquals(0, NativeLib.release(id));
+            NativeLib.settle(id); // stale: ignored
+            assertThrows(IllegalArgumentException.class, () -> NativeLib.settle(-5));
+
+            int next = NativeLib.protect(p.address, page, NativeLib.address(words), 1, (int) deadMan.pid());
+            assertFalse(NativeLib.isComplete(next), "a range protected later is not settled");
+            assertEquals(0, NativeLib.release(next));
+            assertEquals(0, (int) INT.getVolatile(words, 0), "the word is untouched");
+        }
+    }
+
     // ------------------------------------------------------------ 3. ranges sharing pages
 
     @Test

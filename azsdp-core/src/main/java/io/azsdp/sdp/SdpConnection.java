@@ -748,20 +748,31 @@ public final class SdpConnection implements CompletionHandler {
 
     /** Synchronous zero copy of a direct buffer: advertise it as it is, return once the peer has read it all. */
     private void writeZcopyDirect(ByteBuffer src) throws IOException {
-        MemoryRegion mr = ep.register(src);
+        int len = src.remaining();
+        lock.lock();
         try {
-            int len = src.remaining();
-            lock.lock();
+            MemoryRegion mr = acquireSource(src);
             try {
-                advertise(mr, mr.address(), len, TxAdverts.SYNC, -1);
+                advertise(mr, mr.address() + src.position(), len, TxAdverts.SYNC, -1);
                 awaitAdvertsDone(len, 0);
             } finally {
-                unlock();
+                releaseSource(mr);
             }
-            src.position(src.limit());
         } finally {
-            ep.deregister(mr);
+            unlock();
         }
+        src.position(src.limit());
+    }
+
+    /**
+     * The registration of the whole of direct buffer {@code src} that messages take bytes from: a kept one, or one of
+     * its own while every kept one is in use. A read-only buffer, usually a mapped file segment (a Spark block), is not
+     * kept: keeping it would keep the mapping, and a deleted file's disk space, after the write. The peer READs the
+     * registration, never writes. Must hold the lock; give it back with {@link #releaseSource}.
+     */
+    private MemoryRegion acquireSource(ByteBuffer src) throws IOException {
+        MemoryRegion mr = src.isReadOnly() ? null : sources.acquire(src);
+        return mr != null ? mr : ep.register(src.duplicate().clear().asReadOnlyBuffer());
     }
 
     /**
@@ -791,18 +802,9 @@ public final class SdpConnection implements CompletionHandler {
             int n = (int) Math.min(pe - (base + src.position()), maxProtectedAdvert);
             lock.lock();
             try {
-                MemoryRegion mr = sources.acquire(src); // the whole buffer: the pages start at its position
-                long vaddr;
-                if (mr != null) {
-                    vaddr = mr.address() + src.position();
-                } else {
-                    ByteBuffer body = src.duplicate();
-                    body.limit(body.position() + n);
-                    mr = ep.register(body.asReadOnlyBuffer()); // the peer READs it, never writes
-                    vaddr = mr.address();
-                }
+                MemoryRegion mr = acquireSource(src); // the whole buffer: the pages start at its position
                 try {
-                    advertise(mr, vaddr, n, TxAdverts.PROTECTED, -1);
+                    advertise(mr, mr.address() + src.position(), n, TxAdverts.PROTECTED, -1);
                 } catch (IOException | RuntimeException e) {
                     releaseSource(mr);
                     throw e;

@@ -21,6 +21,9 @@ final class PeerMappings {
     /** inode → {address (0: unmappable), size}. */
     private final LinkedHashMap<Long, long[]> maps = new LinkedHashMap<>(16, 0.75f, true);
     private long mappedBytes;
+    /** The mapping found last, and its inode: a READ of the same buffer again needs no boxed key. */
+    private long[] last;
+    private long lastInode;
 
     PeerMappings(int peerPid) {
         this.peerPid = peerPid;
@@ -28,8 +31,13 @@ final class PeerMappings {
 
     /** Address of a read-only mapping of {@code size} bytes of the peer's buffer {@code fd}/{@code inode}, or 0. */
     long map(int fd, long inode, long size) {
+        if (last != null && lastInode == inode && last[1] >= size) {
+            return last[0];
+        }
         long[] m = maps.get(inode);
         if (m != null && m[1] >= size) {
+            last = m;
+            lastInode = inode;
             return m[0];
         }
         if (m != null) {
@@ -41,10 +49,13 @@ final class PeerMappings {
                     -address);
             address = 0;
         }
-        maps.put(inode, new long[] {address, size});
+        m = new long[] {address, size};
+        maps.put(inode, m);
         if (address != 0) {
             mappedBytes += size;
         }
+        last = m;
+        lastInode = inode;
         trim();
         return address;
     }
@@ -64,6 +75,9 @@ final class PeerMappings {
     }
 
     private void unmap(long[] m) {
+        if (m == last) {
+            last = null;
+        }
         if (m[0] != 0) {
             NativeLib.unmap(m[0], m[1]);
             mappedBytes -= m[1];

@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 
 /**
  * Reads frames: payloads straight into registered memory (posted receive, READ destination, WRITE target) — never
@@ -36,6 +37,8 @@ final class FrameReader implements Runnable {
     private static final long PARK_NANOS = 50_000_000L;
     private static final int DISCARD_LEN = 64 * 1024;
     private static final long SELECT_MS = 100;
+    /** Selecting with an action leaves the selected-key set alone: no set entry allocated per wake-up. */
+    private static final Consumer<SelectionKey> IGNORE = key -> { };
     /**
      * How long the reader thread leaves the socket to pollers before it looks again: doubling from MIN to MAX. MAX
      * bounds how long a frame nobody waits for goes unread. Frames that only our application waits for (SENDs,
@@ -197,8 +200,7 @@ final class FrameReader implements Runnable {
             if (ep.broken) {
                 throw new IOException("endpoint failed");
             }
-            selector.select(SELECT_MS); // between frames, without the token: pollers may read meanwhile
-            selector.selectedKeys().clear();
+            selector.select(IGNORE, SELECT_MS); // between frames, without the token: pollers may read meanwhile
         }
     }
 
@@ -294,13 +296,12 @@ final class FrameReader implements Runnable {
                 busyPollHits++;
             } else {
                 kernelWaits++;
-                int ready = s.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
+                int ready = s.select(IGNORE, Math.max(1, TimeUnit.NANOSECONDS.toMillis(nanos)));
                 busyWindow.waited(ready > 0 && !pollerWoken, System.nanoTime() - start);
             }
         } finally {
             pollerBlocked = false;
         }
-        s.selectedKeys().clear();
         return !pollerWoken && !Thread.currentThread().isInterrupted();
     }
 
@@ -309,7 +310,7 @@ final class FrameReader implements Runnable {
         long now = System.nanoTime();
         long nextYield = Spin.firstYield(now);
         while (now < until) {
-            if (s.selectNow() > 0 || pollerWoken || done.getAsBoolean()) {
+            if (s.selectNow(IGNORE) > 0 || pollerWoken || done.getAsBoolean()) {
                 return true;
             }
             nextYield = Spin.pause(now, nextYield);
@@ -548,8 +549,7 @@ final class FrameReader implements Runnable {
                     Thread.onSpinWait(); // the selector returns at once for an interrupted thread
                 }
             } else {
-                selector.select(SELECT_MS);
-                selector.selectedKeys().clear();
+                selector.select(IGNORE, SELECT_MS);
             }
         }
         return n;

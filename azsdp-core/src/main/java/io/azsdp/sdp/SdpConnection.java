@@ -672,10 +672,12 @@ public final class SdpConnection implements CompletionHandler {
      * The registered whole of {@code src} (one more user) when a message may take its payload straight from it with a
      * two-part SEND, saving the copy into the send buffer: a direct buffer (a heap array would be copied on its way
      * anyway). The write then returns once the endpoint has sent the bytes (on tcp: the kernel has them), which needs
-     * nothing of the peer, whose credits guarantee it a receive. Null: copy. Must hold the lock.
+     * nothing of the peer, whose credits guarantee it a receive. Null: copy. A read-only buffer (usually a mapped
+     * file segment) is copied too: a kept registration would keep it mapped after the write (see acquireSource), and
+     * one of its own per message would allocate where the copy does not. Must hold the lock.
      */
     private MemoryRegion gatherRegion(ByteBuffer src) {
-        return src != null && src.isDirect() ? sources.acquire(src) : null;
+        return src != null && src.isDirect() && !src.isReadOnly() ? sources.acquire(src) : null;
     }
 
     /** A Data message whose payload is {@code n} bytes of the registered application buffer at {@code from}. */

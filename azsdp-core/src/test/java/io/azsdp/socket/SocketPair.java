@@ -3,14 +3,17 @@ package io.azsdp.socket;
 import io.azsdp.config.AzSdpConfig;
 import io.azsdp.fabric.Fabrics;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Assumptions;
 
 /** For tests: a connected client and accepted peer on a fresh server, for one fabric and mode; closes all three. */
@@ -87,5 +90,25 @@ public final class SocketPair implements AutoCloseable {
             b.put((byte) r.nextInt());
         }
         b.flip();
+    }
+
+    /** Reads {@code bytes} from {@code in}, {@code chunk} at most per read; the CRC32C of them all. */
+    public static long drainCrc(ByteChannel in, long bytes, int chunk) {
+        ByteBuffer dst = ByteBuffer.allocateDirect(chunk);
+        CRC32C crc = new CRC32C();
+        try {
+            for (long left = bytes; left > 0; ) {
+                dst.clear().limit((int) Math.min(chunk, left));
+                int n = in.read(dst);
+                if (n < 0) {
+                    throw new IOException("end of stream with " + left + " bytes to come");
+                }
+                crc.update(dst.flip());
+                left -= n;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return crc.getValue();
     }
 }

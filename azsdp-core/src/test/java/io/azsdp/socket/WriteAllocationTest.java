@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
@@ -39,7 +38,7 @@ class WriteAllocationTest {
             }
             CRC32C sent = new CRC32C();
             ByteChannel in = pair.azPeer().byteChannel();
-            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> drain(in, (long) (WARM + COUNT) * SIZE));
+            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> SocketPair.drainCrc(in, (long) (WARM + COUNT) * SIZE, SIZE));
             ByteChannel out = pair.client.byteChannel();
             long tid = Thread.currentThread().getId();
             long before = 0;
@@ -57,24 +56,5 @@ class WriteAllocationTest {
             assertEquals(sent.getValue(), received.get(60, TimeUnit.SECONDS), "CRC32C of every byte");
             assertTrue(perWrite < 48, fabric + ": " + perWrite + " bytes allocated per write");
         }
-    }
-
-    private static long drain(ByteChannel in, long bytes) {
-        ByteBuffer dst = ByteBuffer.allocateDirect(SIZE);
-        CRC32C crc = new CRC32C();
-        try {
-            for (long left = bytes; left > 0; ) {
-                dst.clear().limit((int) Math.min(SIZE, left));
-                int n = in.read(dst);
-                if (n < 0) {
-                    throw new IOException("end of stream with " + left + " bytes to come");
-                }
-                crc.update(dst.flip());
-                left -= n;
-            }
-        } catch (IOException e) {
-            throw new RuntimeException(e);
-        }
-        return crc.getValue();
     }
 }

@@ -43,7 +43,8 @@ class ReadOnlySourceTest {
         Path file = Files.write(dir.resolve("segment"), content);
         try (SocketPair pair = SocketPair.open(fabric, mode)) {
             ByteChannel in = pair.azPeer().byteChannel();
-            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> SocketPair.drainCrc(in, (long) WRITES * SIZE, SIZE));
+            CompletableFuture<Long> received =
+                    CompletableFuture.supplyAsync(() -> SocketPair.drainCrc(in, (long) WRITES * SIZE, SIZE));
             WeakReference<MappedByteBuffer> mapped = writeMapped(file, pair.client.byteChannel());
             CRC32C expected = new CRC32C();
             for (int i = 0; i < WRITES; i++) {

@@ -38,7 +38,8 @@ class WriteAllocationTest {
             }
             CRC32C sent = new CRC32C();
             ByteChannel in = pair.azPeer().byteChannel();
-            CompletableFuture<Long> received = CompletableFuture.supplyAsync(() -> SocketPair.drainCrc(in, (long) (WARM + COUNT) * SIZE, SIZE));
+            CompletableFuture<Long> received =
+                    CompletableFuture.supplyAsync(() -> SocketPair.drainCrc(in, (long) (WARM + COUNT) * SIZE, SIZE));
             ByteChannel out = pair.client.byteChannel();
             long tid = Thread.currentThread().getId();
             long before = 0;

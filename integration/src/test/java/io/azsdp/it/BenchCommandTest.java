@@ -13,8 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -51,10 +53,19 @@ class BenchCommandTest {
         Set<String> tests = new HashSet<>();
         results.forEach(m -> tests.add(m.group(1)));
         assertEquals(Set.of("latency", "latency_p99", "latency_max", "bw", "bibw", "overlap", "overlap_hidden",
-                "multiconn", "reuse_same", "reuse_rotate"), tests);
-        // 6 transports (2 AZ-SDP fabrics x 2 modes, 2 baselines), each: per size 3 latency + bw + bibw + 2 overlap
+                "overlap_bound", "multiconn", "reuse_same", "reuse_rotate"), tests);
+        // 6 transports (2 AZ-SDP fabrics x 2 modes, 2 baselines), each: per size 3 latency + bw + bibw + 3 overlap
         // + 2 reuse, and one multiconn per connection count
-        assertEquals(6 * (2 * 9 + 2), results.size());
+        assertEquals(6 * (2 * 10 + 2), results.size());
+        // The computation alone bounds each overlap stream: its throughput never exceeds bytes / t_comp.
+        Map<String, Double> overlap = new HashMap<>();
+        results.stream().filter(m -> m.group(1).equals("overlap"))
+                .forEach(m -> overlap.put(m.group(2) + m.group(3) + m.group(4), Double.parseDouble(m.group(6))));
+        results.stream().filter(m -> m.group(1).equals("overlap_bound")).forEach(m -> {
+            Double measured = overlap.get(m.group(2) + m.group(3) + m.group(4));
+            assertNotNull(measured, m.group());
+            assertTrue(Double.parseDouble(m.group(6)) >= measured, m.group() + " below overlap " + measured);
+        });
 
         List<String> csv = Files.readAllLines(out.resolve("results.csv"));
         assertEquals("test,fabric,mode,size,conns,value,unit,ok,note", csv.get(0));
@@ -82,6 +93,7 @@ class BenchCommandTest {
         String summary = Files.readString(out.resolve("summary.md"));
         assertTrue(summary.contains("`bin/azsdp bench --quick"), summary);
         assertTrue(summary.contains("### Ratios") && summary.contains("shm/azsdp / shm/zcopy at 64K"), summary);
+        assertTrue(summary.contains("overlap_bound shm/azsdp / overlap shm/zcopy at 64K"), summary);
         assertTrue(summary.contains("CPUs (nproc)"), summary);
     }
 

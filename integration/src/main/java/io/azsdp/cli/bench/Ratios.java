@@ -42,6 +42,8 @@ final class Ratios {
             for (Figure f : figures) {
                 if (f.test().equals("overlap") && f.series().equals(fabric + "/azsdp")) {
                     r.add("overlap", f.series(), fabric + "/zcopy", f.size(), 1);
+                    // the same were azsdp's transfer entirely hidden: how much of the target the test leaves
+                    r.add("overlap_bound", f.series(), "overlap", fabric + "/zcopy", f.size(), 1);
                 }
             }
             r.add("multiconn", fabric + "/azsdp", fabric + "/zcopy", multiconnSize, 8);
@@ -69,13 +71,19 @@ final class Ratios {
 
     /** Adds a / b when both were measured; returns it (NaN when not). */
     private double add(String test, String a, String b, int size, int conns) {
-        Double x = values.get(key(test, a, size, conns));
-        Double y = values.get(key(test, b, size, conns));
+        return add(test, a, test, b, size, conns);
+    }
+
+    /** Adds figure {@code testA} of a / figure {@code testB} of b when both were measured. */
+    private double add(String testA, String a, String testB, String b, int size, int conns) {
+        Double x = values.get(key(testA, a, size, conns));
+        Double y = values.get(key(testB, b, size, conns));
         if (x == null || y == null) {
             return Double.NaN;
         }
         String where = conns > 1 ? Bytes.human(size) + " x " + conns + " conns" : Bytes.human(size);
-        out.add(new Ratio(test + " " + a + " / " + b + " at " + where, x / y));
+        String what = testA.equals(testB) ? testA + " " + a + " / " + b : testA + " " + a + " / " + testB + " " + b;
+        out.add(new Ratio(what + " at " + where, x / y));
         return x / y;
     }
 

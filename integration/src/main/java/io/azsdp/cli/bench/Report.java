@@ -35,6 +35,8 @@ final class Report {
                     + "message's transfer took; median of the rounds."),
             Map.entry("overlap_hidden", "(t_comm + t_comp - t_total) / t_comm: 1 = transfer entirely hidden behind "
                     + "the computation, 0 = not at all, below 0 = the computation slowed the transfer (shared cores)."),
+            Map.entry("overlap_bound", "What overlap would be were the transfer entirely hidden: bytes / t_comp, the "
+                    + "computation alone (no transport can give more in that stream)."),
             Map.entry("multiconn", "Aggregate over concurrent connections, one sending thread each."),
             Map.entry("reuse_same", "The application stores into every page of the buffer right after write() and "
                     + "sends it again (in azsdp mode a store waits until the peer has read the page)."),

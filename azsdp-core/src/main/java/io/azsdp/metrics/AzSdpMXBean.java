@@ -17,6 +17,8 @@ public interface AzSdpMXBean {
 
     long getSrcAvailsSent();
 
+    long getRdmaRdComplsSent();
+
     long getProtectedSends();
 
     long getProtectedSendsReused();

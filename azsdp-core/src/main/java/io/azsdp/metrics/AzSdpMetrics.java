@@ -98,6 +98,11 @@ public final class AzSdpMetrics implements AzSdpMXBean {
     }
 
     @Override
+    public long getRdmaRdComplsSent() {
+        return sum(SdpStats::rdmaRdComplsSent);
+    }
+
+    @Override
     public long getProtectedSends() {
         return sum(SdpStats::protectedSends);
     }

@@ -4,24 +4,21 @@ import java.net.SocketException;
 
 /**
  * Control messages waiting for a credit or a send buffer: message ids and their one argument, FIFO. Consecutive
- * RdmaRdCompl for the same advert (keyed by its SrcAvail mseq) are merged into one, so the queue holds at most one per
- * advert being read plus a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however many READs complete
- * while no credit is free. No allocation after construction.
+ * mergeable messages of one id (RdmaRdCompl, whose byte counts add up) are merged while the sum fits in 32 bits, so
+ * the queue holds few of them and a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however
+ * many READs complete while no credit is free. No allocation after construction.
  */
 final class ControlQueue {
-    /** Key of a message that is never merged. */
-    static final long UNMERGEABLE = Long.MIN_VALUE;
-
     private final int[] mid;
     private final int[] arg;
-    private final long[] key;
+    private final boolean[] mergeable;
     private int head;
     private int count;
 
     ControlQueue(int capacity) {
         mid = new int[capacity];
         arg = new int[capacity];
-        key = new long[capacity];
+        mergeable = new boolean[capacity];
     }
 
     int size() {
@@ -32,27 +29,27 @@ final class ControlQueue {
         return count == 0;
     }
 
-    /** Adds {@code n} to the last message when it has the same id and key (not UNMERGEABLE); true when it did. */
-    boolean mergeIntoLast(int id, long k, int n) {
-        if (count == 0 || k == UNMERGEABLE) {
+    /** Adds {@code n} to the last message when it is a mergeable one of the same id and the sum fits; true if so. */
+    boolean mergeIntoLast(int id, int n) {
+        if (count == 0) {
             return false;
         }
         int tail = (head + count - 1) % mid.length;
-        if (mid[tail] != id || key[tail] != k) {
+        if (mid[tail] != id || !mergeable[tail] || arg[tail] > Integer.MAX_VALUE - n) {
             return false;
         }
         arg[tail] += n;
         return true;
     }
 
-    void add(int id, int a, long k) throws SocketException {
+    void add(int id, int a, boolean m) throws SocketException {
         if (count == mid.length) {
             throw new SocketException("control queue overflow");
         }
         int i = (head + count) % mid.length;
         mid[i] = id;
         arg[i] = a;
-        key[i] = k;
+        mergeable[i] = m;
         count++;
     }
 

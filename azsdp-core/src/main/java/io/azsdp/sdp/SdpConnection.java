@@ -169,6 +169,13 @@ public final class SdpConnection implements CompletionHandler {
     private final int maxProtectedAdvert;
     /** Receiver: advert bytes read (or dropped by a cancel) so far, mirrored into the peer's notify word. */
     private int notifyTotal;
+    /**
+     * Receiver: RdmaRdCompl bytes held back while more asynchronous adverts wait to be read (see queueRdmaRdCompl),
+     * and how many adverts they finish; at most {@link #ackBatch} adverts are held.
+     */
+    private int ackHeldBytes;
+    private int ackHeldAdverts;
+    private final int ackBatch;
 
     // Connection state.
     private boolean outShutdown;
@@ -243,6 +250,7 @@ public final class SdpConnection implements CompletionHandler {
         this.soloThreshold = cfg.zcopySoloThreshold(ep.fabricName());
         this.protectChoice = new ProtectChoice(cfg.protectionSyncBelow(ep.fabricName()));
         this.ctl = new ControlQueue(Math.max(64, localMaxAdverts + 16));
+        this.ackBatch = Math.max(1, localMaxAdverts / 2);
 
         // Held Data buffers, unread adverts, and as many read-but-unconsumed adverts (pump() stops there).
         rxq = new RxQueue(rxBufCount + 2 * localMaxAdverts + 2);
@@ -526,6 +534,9 @@ public final class SdpConnection implements CompletionHandler {
                 return;
             }
             closed = true;
+            if (!disconnected && error == null) {
+                flushHeldAck(); // the peer's adverts we read complete as read, not as abandoned
+            }
             if (!outShutdown && !disconnected && error == null) {
                 outShutdown = true;
                 queueControl(Bsdh.MID_DISCONN, 0);
@@ -1514,8 +1525,15 @@ public final class SdpConnection implements CompletionHandler {
         if (len != Bsdh.RDMA_RD_COMPL_SIZE) {
             throw new SdpProtocolException("RdmaRdCompl of " + len + " bytes");
         }
-        if (adverts.ack(rx.getInt(base + Bsdh.SIZE))) {
-            completeAdvert();
+        int n = rx.getInt(base + Bsdh.SIZE);
+        adverts.checkAck(n);
+        while (n > 0) { // one acknowledgement may span several adverts (see queueRdmaRdCompl)
+            int i = adverts.head();
+            int k = Math.min(n, adverts.len(i) - adverts.acked(i));
+            n -= k;
+            if (adverts.ack(k)) {
+                completeAdvert();
+            }
         }
     }
 
@@ -1559,6 +1577,7 @@ public final class SdpConnection implements CompletionHandler {
     private void maybeAckCancel() throws IOException {
         if (cancelAckPending && stageReadsInFlight == 0 && !postedReadInFlight) {
             cancelAckPending = false;
+            flushHeldAck(); // before SendSM: the sender counts what is not acknowledged by then as unread
             queueControl(Bsdh.MID_SEND_SM, 0);
         }
     }
@@ -1738,21 +1757,58 @@ public final class SdpConnection implements CompletionHandler {
     }
 
     private void queueControl(int mid, int arg) throws IOException {
-        queueControl(mid, arg, ControlQueue.UNMERGEABLE);
+        queueControl(mid, arg, false);
     }
 
     /**
-     * RdmaRdCompl for {@code n} more bytes of advert {@code s} (null: unknown, never merged). Merged into the last
-     * queued message when that one acknowledges the same advert: the sender applies acknowledgements to its oldest
-     * advert in order, so one message for the sum means the same as the two.
+     * RdmaRdCompl for {@code n} more bytes read of advert {@code s} (null: unknown). The sender applies
+     * acknowledgements to its oldest adverts in order, so one message for a sum means the same as several (an
+     * extension: SDP acknowledges one advert per message). While more asynchronous adverts wait to be read, their
+     * writer waits for none of them: the bytes are held, up to {@link #ackBatch} adverts' worth, and go with a later
+     * acknowledgement. Each RdmaRdCompl costs the reader about half a microsecond (the ring record, its credit and its
+     * send completion; docs/BENCHMARKS.md, session 23), as much as a 16 KiB copy. A writer blocked on a protected
+     * page waits on the notify word, which moves at once.
      */
     private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {
         notifyRead(n);
-        long key = s == null ? ControlQueue.UNMERGEABLE : s.mseq;
-        if (ctl.mergeIntoLast(Bsdh.MID_RDMA_RD_COMPL, key, n)) {
+        if (ackHeldBytes > Integer.MAX_VALUE - n) {
+            flushHeldAck(); // the count is 32 bits
+        }
+        ackHeldBytes += n;
+        if (s != null && s.readDone == s.len) {
+            ackHeldAdverts++;
+        }
+        if (!mayHoldAck()) {
+            flushHeldAck();
+        }
+    }
+
+    /**
+     * Holding is safe while adverts wait unread: the writer's outstanding adverts are those held plus those unread,
+     * so reading the last unread one sends the rest, and a writer whose slots are full waits for the reader's reads,
+     * as it would anyway. Not when the newest advert is synchronous (its writer waits for everything up to it), nor
+     * once the stream is ending or a cancel is being answered.
+     */
+    private boolean mayHoldAck() {
+        if (ackHeldAdverts >= ackBatch || rxAdvertsUnread == 0 || inEof || inShutdown || closed || cancelAckPending) {
+            return false;
+        }
+        RxSegment last = rxq.get(rxq.size() - 1);
+        return !last.advert || last.async;
+    }
+
+    /** Sends the RdmaRdCompl bytes held, merged into a queued one when credits are short. */
+    private void flushHeldAck() throws IOException {
+        int n = ackHeldBytes;
+        if (n == 0) {
+            return;
+        }
+        ackHeldBytes = 0;
+        ackHeldAdverts = 0;
+        if (ctl.mergeIntoLast(Bsdh.MID_RDMA_RD_COMPL, n)) {
             flushControl();
         } else {
-            queueControl(Bsdh.MID_RDMA_RD_COMPL, n, key);
+            queueControl(Bsdh.MID_RDMA_RD_COMPL, n, true);
         }
     }
 
@@ -1771,8 +1827,8 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
-    private void queueControl(int mid, int arg, long key) throws IOException {
-        ctl.add(mid, arg, key);
+    private void queueControl(int mid, int arg, boolean mergeable) throws IOException {
+        ctl.add(mid, arg, mergeable);
         flushControl();
     }
 
@@ -1807,6 +1863,7 @@ public final class SdpConnection implements CompletionHandler {
         if (mid == Bsdh.MID_RDMA_RD_COMPL) {
             txPool.putInt(slot * peerRxBufSize + Bsdh.SIZE, arg);
             len = Bsdh.RDMA_RD_COMPL_SIZE;
+            stats.rdmaRdComplsSent++;
         } else if (mid == Bsdh.MID_DATA) {
             creditUpdateQueued = false;
         } else if (mid == Bsdh.MID_SRC_AVAIL_CANCEL) {

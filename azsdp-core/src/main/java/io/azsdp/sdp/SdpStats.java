@@ -15,6 +15,7 @@ public final class SdpStats {
     long bytesReceived;
     long messagesSent;
     long srcAvailsSent;
+    long rdmaRdComplsSent;
     long protectedSends;
     long protectedReused;
     long protectSkipped;
@@ -35,6 +36,7 @@ public final class SdpStats {
             total.bytesReceived += bytesReceived;
             total.messagesSent += messagesSent;
             total.srcAvailsSent += srcAvailsSent;
+            total.rdmaRdComplsSent += rdmaRdComplsSent;
             total.protectedSends += protectedSends;
             total.protectedReused += protectedReused;
             total.protectSkipped += protectSkipped;
@@ -94,6 +96,11 @@ public final class SdpStats {
         return srcAvailsSent;
     }
 
+    /** RdmaRdCompl messages sent: one may acknowledge several of the peer's adverts (see SdpConnection). */
+    public long rdmaRdComplsSent() {
+        return rdmaRdComplsSent;
+    }
+
     /** Times a writer had to wait for a credit, a send buffer, an advert slot or staging space. */
     public long writerStalls() {
         return writerStalls;
@@ -140,7 +147,8 @@ public final class SdpStats {
                 + zcopyBytesSent + ", bcopyRecv=" + bcopyBytesReceived + ", spilled=" + spilledBytes
                 + ", zcopyRecv=" + zcopyBytesReceived
                 + ", stagedRecv=" + stagedBytesReceived + ", delivered=" + bytesReceived
-                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", protected=" + protectedSends
+                + ", messages=" + messagesSent + ", srcAvails=" + srcAvailsSent + ", rdmaRdCompls=" + rdmaRdComplsSent
+                + ", protected=" + protectedSends
                 + ", protectedReused=" + protectedReused + ", protectSkipped=" + protectSkipped
                 + ", syncZcopyCrowdedBytes=" + syncZcopyCrowdedBytes
                 + ", writerStalls=" + writerStalls + ", signalsCaughtSpinning=" + signalsCaughtSpinning + "]";

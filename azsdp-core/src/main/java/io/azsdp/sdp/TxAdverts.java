@@ -4,7 +4,7 @@ import io.azsdp.fabric.MemoryRegion;
 
 /**
  * Sender side: the SrcAvail adverts outstanding, oldest first, with what to give back once the peer has read each
- * (RdmaRdCompl are applied to the oldest advert, in order). Fixed capacity, no allocation per advert.
+ * (RdmaRdCompl are applied to the oldest adverts, in order). Fixed capacity, no allocation per advert.
  */
 final class TxAdverts {
     /** The writer waits for it (synchronous ZCopy). */
@@ -26,6 +26,8 @@ final class TxAdverts {
     private int count;
     /** Bytes advertised so far, modulo 2^32: the peer counts the bytes it read the same way in our notify word. */
     private int advertised;
+    /** Bytes of the adverts outstanding not yet acknowledged (one RdmaRdCompl may cover several adverts). */
+    private long unacked;
 
     TxAdverts(int capacity) {
         mseq = new int[capacity];
@@ -64,15 +66,25 @@ final class TxAdverts {
         stageOff[i] = off;
         count++;
         advertised += bytes;
+        unacked += bytes;
         return i;
     }
 
-    /** Applies RdmaRdCompl for {@code n} bytes; true when the oldest advert is now fully read. */
+    /** Checks RdmaRdCompl for {@code n} bytes against the bytes of all adverts outstanding not yet acknowledged. */
+    void checkAck(int n) throws SdpProtocolException {
+        if (n <= 0 || n > unacked) {
+            throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + count + " SrcAvail outstanding ("
+                    + unacked + " bytes unacknowledged)");
+        }
+    }
+
+    /** Applies {@code n} acknowledged bytes to the oldest advert; true when it is now fully read. */
     boolean ack(int n) throws SdpProtocolException {
         if (count == 0 || n <= 0 || n > len[head] - acked[head]) {
             throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + count + " SrcAvail outstanding");
         }
         acked[head] += n;
+        unacked -= n;
         return acked[head] == len[head];
     }
 
@@ -81,6 +93,7 @@ final class TxAdverts {
     }
 
     void pop() {
+        unacked -= len[head] - acked[head]; // cancelled or abandoned: never to be acknowledged
         region[head] = null;
         head = (head + 1) % mseq.length;
         count--;

@@ -1766,7 +1766,7 @@ public final class SdpConnection implements CompletionHandler {
      * extension: SDP acknowledges one advert per message). While more asynchronous adverts wait to be read, their
      * writer waits for none of them: the bytes are held, up to {@link #ackBatch} adverts' worth, and go with a later
      * acknowledgement. Each RdmaRdCompl costs the reader about half a microsecond (the ring record, its credit and its
-     * send completion; docs/BENCHMARKS.md, session 23), as much as a 16 KiB copy. A writer blocked on a protected
+     * send completion; docs/BENCHMARKS.md, session 23), more than the READ of 16 KiB. A writer blocked on a protected
      * page waits on the notify word, which moves at once.
      */
     private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {

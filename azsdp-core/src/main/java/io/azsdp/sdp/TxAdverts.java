@@ -78,11 +78,8 @@ final class TxAdverts {
         }
     }
 
-    /** Applies {@code n} acknowledged bytes to the oldest advert; true when it is now fully read. */
-    boolean ack(int n) throws SdpProtocolException {
-        if (count == 0 || n <= 0 || n > len[head] - acked[head]) {
-            throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + count + " SrcAvail outstanding");
-        }
+    /** Applies {@code n} acknowledged bytes to the oldest advert, at most what it lacks; true when it is fully read. */
+    boolean ack(int n) {
         acked[head] += n;
         unacked -= n;
         return acked[head] == len[head];

@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Timeout;
@@ -92,8 +93,8 @@ class HeldAcknowledgementTest {
             awaitTrue(() -> queuedAdverts(reader) == 3, () -> "adverts queued: " + reader);
             assertArrayEquals(sent[0], readMessage(in, dst), fabric + ": message 0");
             assertArrayEquals(sent[1], readMessage(in, dst), fabric + ": message 1");
-            awaitTrue(() -> writer.advertsOutstanding() == 1,
-                    () -> fabric + ": the writer still waits for the adverts read before its synchronous one: " + writer);
+            awaitTrue(() -> writer.advertsOutstanding() == 1, () -> fabric
+                    + ": the writer still waits for the adverts read before its synchronous one: " + writer);
             assertArrayEquals(sent[2], readMessage(in, dst), fabric + ": message 2");
             sync.get(30, TimeUnit.SECONDS);
             assertEquals(0, writer.advertsOutstanding());
@@ -148,8 +149,7 @@ class HeldAcknowledgementTest {
         return m.find() ? Integer.parseInt(m.group(1)) : -1;
     }
 
-    private static void awaitTrue(BooleanSupplier condition, java.util.function.Supplier<String> what)
-            throws InterruptedException {
+    private static void awaitTrue(BooleanSupplier condition, Supplier<String> what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!condition.getAsBoolean()) {
             assertTrue(System.nanoTime() < deadline, what);

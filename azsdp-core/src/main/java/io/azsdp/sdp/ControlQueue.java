@@ -4,21 +4,19 @@ import java.net.SocketException;
 
 /**
  * Control messages waiting for a credit or a send buffer: message ids and their one argument, FIFO. Consecutive
- * mergeable messages of one id (RdmaRdCompl, whose byte counts add up) are merged while the sum fits in 32 bits, so
- * the queue holds few of them and a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however
- * many READs complete while no credit is free. No allocation after construction.
+ * RdmaRdCompl, whose byte counts add up, are merged while the sum fits in 32 bits, so the queue holds few of them and
+ * a few singletons (credit update, DisConn, SrcAvailCancel, SendSM), however many READs complete while no credit is
+ * free. No allocation after construction.
  */
 final class ControlQueue {
     private final int[] mid;
     private final int[] arg;
-    private final boolean[] mergeable;
     private int head;
     private int count;
 
     ControlQueue(int capacity) {
         mid = new int[capacity];
         arg = new int[capacity];
-        mergeable = new boolean[capacity];
     }
 
     int size() {
@@ -29,27 +27,26 @@ final class ControlQueue {
         return count == 0;
     }
 
-    /** Adds {@code n} to the last message when it is a mergeable one of the same id and the sum fits; true if so. */
-    boolean mergeIntoLast(int id, int n) {
+    /** Adds {@code n} bytes to the last message when it is an RdmaRdCompl and the sum fits; true if so. */
+    boolean mergeAck(int n) {
         if (count == 0) {
             return false;
         }
         int tail = (head + count - 1) % mid.length;
-        if (mid[tail] != id || !mergeable[tail] || arg[tail] > Integer.MAX_VALUE - n) {
+        if (mid[tail] != Bsdh.MID_RDMA_RD_COMPL || arg[tail] > Integer.MAX_VALUE - n) {
             return false;
         }
         arg[tail] += n;
         return true;
     }
 
-    void add(int id, int a, boolean m) throws SocketException {
+    void add(int id, int a) throws SocketException {
         if (count == mid.length) {
             throw new SocketException("control queue overflow");
         }
         int i = (head + count) % mid.length;
         mid[i] = id;
         arg[i] = a;
-        mergeable[i] = m;
         count++;
     }
 

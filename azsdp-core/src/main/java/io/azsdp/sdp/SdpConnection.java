@@ -536,10 +536,10 @@ public final class SdpConnection implements CompletionHandler {
             closed = true;
             if (!disconnected && error == null) {
                 flushHeldAck(); // the peer's adverts we read complete as read, not as abandoned
-            }
-            if (!outShutdown && !disconnected && error == null) {
-                outShutdown = true;
-                queueControl(Bsdh.MID_DISCONN, 0);
+                if (!outShutdown) {
+                    outShutdown = true;
+                    queueControl(Bsdh.MID_DISCONN, 0);
+                }
             }
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs);
             // Asynchronous adverts must be read before the endpoint goes: the peer READs them from our memory.
@@ -1756,10 +1756,6 @@ public final class SdpConnection implements CompletionHandler {
         stats.messagesSent++;
     }
 
-    private void queueControl(int mid, int arg) throws IOException {
-        queueControl(mid, arg, false);
-    }
-
     /**
      * RdmaRdCompl for {@code n} more bytes read of advert {@code s} (null: unknown). The sender applies
      * acknowledgements to its oldest adverts in order, so one message for a sum means the same as several (an
@@ -1805,10 +1801,10 @@ public final class SdpConnection implements CompletionHandler {
         }
         ackHeldBytes = 0;
         ackHeldAdverts = 0;
-        if (ctl.mergeIntoLast(Bsdh.MID_RDMA_RD_COMPL, n)) {
+        if (ctl.mergeAck(n)) {
             flushControl();
         } else {
-            queueControl(Bsdh.MID_RDMA_RD_COMPL, n, true);
+            queueControl(Bsdh.MID_RDMA_RD_COMPL, n);
         }
     }
 
@@ -1827,8 +1823,8 @@ public final class SdpConnection implements CompletionHandler {
         }
     }
 
-    private void queueControl(int mid, int arg, boolean mergeable) throws IOException {
-        ctl.add(mid, arg, mergeable);
+    private void queueControl(int mid, int arg) throws IOException {
+        ctl.add(mid, arg);
         flushControl();
     }
 

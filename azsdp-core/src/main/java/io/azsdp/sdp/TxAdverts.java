@@ -26,8 +26,6 @@ final class TxAdverts {
     private int count;
     /** Bytes advertised so far, modulo 2^32: the peer counts the bytes it read the same way in our notify word. */
     private int advertised;
-    /** Bytes of the adverts outstanding not yet acknowledged (one RdmaRdCompl may cover several adverts). */
-    private long unacked;
 
     TxAdverts(int capacity) {
         mseq = new int[capacity];
@@ -66,12 +64,19 @@ final class TxAdverts {
         stageOff[i] = off;
         count++;
         advertised += bytes;
-        unacked += bytes;
         return i;
     }
 
-    /** Checks RdmaRdCompl for {@code n} bytes against the bytes of all adverts outstanding not yet acknowledged. */
+    /**
+     * Checks RdmaRdCompl for {@code n} bytes against the bytes of all adverts outstanding not yet acknowledged (one
+     * RdmaRdCompl may cover several adverts).
+     */
     void checkAck(int n) throws SdpProtocolException {
+        long unacked = 0;
+        for (int k = 0; k < count; k++) {
+            int i = (head + k) % len.length;
+            unacked += len[i] - acked[i];
+        }
         if (n <= 0 || n > unacked) {
             throw new SdpProtocolException("RdmaRdCompl for " + n + " bytes with " + count + " SrcAvail outstanding ("
                     + unacked + " bytes unacknowledged)");
@@ -81,7 +86,6 @@ final class TxAdverts {
     /** Applies {@code n} acknowledged bytes to the oldest advert, at most what it lacks; true when it is fully read. */
     boolean ack(int n) {
         acked[head] += n;
-        unacked -= n;
         return acked[head] == len[head];
     }
 
@@ -90,7 +94,6 @@ final class TxAdverts {
     }
 
     void pop() {
-        unacked -= len[head] - acked[head]; // cancelled or abandoned: never to be acknowledged
         region[head] = null;
         head = (head + 1) % mseq.length;
         count--;

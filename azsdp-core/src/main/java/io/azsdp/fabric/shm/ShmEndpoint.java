@@ -599,7 +599,7 @@ final class ShmEndpoint implements Endpoint {
                 }
                 if (length < 0) {
                     if (peerState == ShmSegment.STATE_CLOSED) {
-                        // The peer published its last tail before its state; one more look settles it.
+                        // The peer published its last record before its state; one more look settles it.
                         if (in.next() < 0) {
                             beginShutdown(PEER_CLOSED, null);
                             return;

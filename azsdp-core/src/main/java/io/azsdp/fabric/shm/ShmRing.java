@@ -14,9 +14,14 @@ import java.nio.ByteBuffer;
  * outbound ring, on which it only calls producer methods (under its send lock), and the inbound ring, on which only its
  * progress thread calls consumer methods (plus {@link #ring} for local wake-ups).
  *
- * <p>{@code head} and {@code tail} are monotonically increasing byte counters (position = counter % capacity). Records
- * are 8-byte aligned and never straddle the end: a PAD record fills the rest at wrap. Each side caches the other's
- * counter and only re-reads the shared line when the cached value says "full" / "empty".
+ * <p>{@code head}, {@code tail} and the consumer's {@code cursor} are monotonically increasing byte counters (position
+ * = counter % capacity). Records are 8-byte aligned and never straddle the end: a PAD record fills the rest at wrap.
+ * The producer publishes a record by storing its 8-byte header last; the tail is its own. Before that it zeroes the
+ * header after the record, so the consumer, which looks only at record boundaries, sees either zero (nothing yet) or
+ * a header the producer stored in this lap, and never stale bytes of an earlier lap. The consumer thus polls the line
+ * the record arrives in, rather than a tail word and then the record: one cache line fewer moves between the cores
+ * per record. The producer keeps 8 bytes free beyond each record for that next header, and caches the consumer's
+ * {@code head}, re-reading the shared line only when the cached value says "full".
  *
  * <p>The consumer reads at its {@code cursor}; {@code head} frees space behind it. Copying consumers move both
  * together. In place ({@link #receiveInPlace}) each delivered message stays where it is until its receive is posted
@@ -25,11 +30,11 @@ import java.nio.ByteBuffer;
  * as long as the space pinned behind the oldest message held stays within what the held receives leave unused
  * ({@link #crowded}).
  *
- * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes {@code tail} with a volatile store and
- * then reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks {@code tail}, and only
- * then futex-waits on the doorbell value it read. Either the consumer sees the new tail, or the producer sees the flag
- * and bumps the doorbell (so the futex wait returns at once or is woken). A consumer that sleeps "deferring" is not
- * woken for deferrable records; whoever ends the deferral ({@link #stopDeferring}) rings if it did. While the
+ * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes a header with a volatile store and then
+ * reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks the header at its cursor,
+ * and only then futex-waits on the doorbell value it read. Either the consumer sees the header, or the producer sees the
+ * flag and bumps the doorbell (so the futex wait returns at once or is woken). A consumer that sleeps "deferring" is
+ * not woken for deferrable records; whoever ends the deferral ({@link #stopDeferring}) rings if it did. While the
  * consumer's poller flag is set ({@link #beginPolling}), no record rings it; the poller rings for what is left when it
  * stops ({@link #endPolling}).
  */
@@ -38,7 +43,6 @@ final class ShmRing {
     static final int TYPE_PAD = 2;
 
     private final ByteBuffer buf;
-    private final int tailOff;
     private final int headOff;
     /** Consumer states in the sleeping word. Deferring: asleep, but deferrable records need not wake it. */
     static final int AWAKE = 0;
@@ -61,12 +65,11 @@ final class ShmRing {
     private long cachedHead;
 
     // Consumer state, the consumer only (in place, hold/release and head under the endpoint's receive lock).
-    /** Volatile: in place, a thread posting a receive moves it while the consumer checks the tail against it. */
+    /** Volatile: in place, a thread posting a receive moves it while others check {@link #crowded}. */
     private volatile long head;
     private long cursor;
     /** The cursor, for {@link #peekData} on other threads. */
     private volatile long publishedCursor;
-    private long cachedTail;
     private int recordPos;
     private int recordSize;
 
@@ -82,7 +85,6 @@ final class ShmRing {
     ShmRing(ShmSegment seg, int r) {
         this.buf = seg.buf;
         int ctl = seg.layout.ctlOffset[r];
-        this.tailOff = ctl + ShmSegment.CTL_TAIL;
         this.headOff = ctl + ShmSegment.CTL_HEAD;
         this.doorbellOff = ctl + ShmSegment.CTL_DOORBELL;
         this.sleepingOff = ctl + ShmSegment.CTL_SLEEPING;
@@ -125,34 +127,43 @@ final class ShmRing {
         int rec = RECORD_HEADER + (int) ShmSegment.align8(length);
         int pos = (int) (tail % capacity);
         int toEnd = capacity - pos;
-        long need = rec <= toEnd ? rec : (long) toEnd + rec;
+        // The record, the pad before it at wrap, and the next record's header, zeroed below.
+        long need = (rec <= toEnd ? rec : (long) toEnd + rec) + RECORD_HEADER;
         if (tail + need - cachedHead > capacity) {
             cachedHead = (long) LONG.getAcquire(buf, headOff);
             if (tail + need - cachedHead > capacity) {
                 return false;
             }
         }
-        long t = tail;
+        int padPos = -1;
         if (rec > toEnd) {
-            INT.set(buf, data + pos, toEnd - RECORD_HEADER);
-            INT.set(buf, data + pos + 4, TYPE_PAD);
-            t += toEnd;
+            padPos = pos;
+            tail += toEnd;
             pos = 0;
         }
         NativeLib.copy(buf, data + pos + RECORD_HEADER, head, headOffset, headLength);
         if (body != null) {
             NativeLib.copy(buf, data + pos + RECORD_HEADER + headLength, body, bodyOffset, bodyLength);
         }
-        INT.set(buf, data + pos, length);
-        INT.set(buf, data + pos + 4, TYPE_MSG);
-        tail = t + rec;
-        // Volatile, not just release: the store must be ordered before the load of the sleeping flag below.
-        LONG.setVolatile(buf, tailOff, tail);
+        tail += rec;
+        LONG.set(buf, data + (int) (tail % capacity), 0L);
+        // Volatile, not just release: the last store must be ordered before the load of the sleeping flag below.
+        if (padPos < 0) {
+            LONG.setVolatile(buf, data + pos, header(length, TYPE_MSG));
+        } else {
+            LONG.setRelease(buf, data + pos, header(length, TYPE_MSG)); // unseen until the pad is
+            LONG.setVolatile(buf, data + padPos, header(toEnd - RECORD_HEADER, TYPE_PAD));
+        }
         int s = (int) INT.getVolatile(buf, sleepingOff);
         if ((s == ASLEEP || (s == ASLEEP_DEFERRING && !deferrable)) && (int) INT.getVolatile(buf, pollingOff) == 0) {
             ring();
         }
         return true;
+    }
+
+    /** A record header: its payload length and type, stored and loaded as one word. Zero: not yet written. */
+    static long header(int length, int type) {
+        return (long) type << 32 | (length & 0xFFFF_FFFFL);
     }
 
     // ------------------------------------------------------------------ both
@@ -166,21 +177,12 @@ final class ShmRing {
     // ------------------------------------------------------------------ consumer
 
     /**
-     * True when a record (possibly a pad) is published and unread, from the published cursor and the shared tail: no
+     * True when a record (possibly a pad) is published and unread, from the published cursor and the header there: no
      * consumer state is written, so a thread that is not the current consumer may ask (a hint: the consumer may take
      * it first).
      */
     boolean peekData() {
-        return publishedCursor != (long) LONG.getAcquire(buf, tailOff);
-    }
-
-    /** True when a record (possibly a pad) is published and unread; refreshes the cached tail. Consumer only. */
-    boolean hasData() {
-        if (cursor != cachedTail) {
-            return true;
-        }
-        cachedTail = (long) LONG.getAcquire(buf, tailOff);
-        return cursor != cachedTail;
+        return (long) LONG.getVolatile(buf, data + (int) (publishedCursor % capacity)) != 0;
     }
 
     /**
@@ -191,17 +193,13 @@ final class ShmRing {
      */
     int next() throws FabricException {
         for (;;) {
-            if (!hasData()) {
+            int pos = (int) (cursor % capacity);
+            long h = (long) LONG.getAcquire(buf, data + pos);
+            if (h == 0) {
                 return -1;
             }
-            long avail = cachedTail - cursor;
-            if (avail < RECORD_HEADER || cachedTail - head > capacity) {
-                throw corrupt("tail " + cachedTail + " is not ahead of cursor " + cursor + " by 8 or more, or of head "
-                        + head + " by at most " + capacity);
-            }
-            int pos = (int) (cursor % capacity);
-            int length = (int) INT.get(buf, data + pos);
-            int type = (int) INT.get(buf, data + pos + 4);
+            int length = (int) h;
+            int type = (int) (h >>> 32);
             int rec;
             if (type == TYPE_MSG) {
                 if (length < 0 || length > maxMessage) {
@@ -212,19 +210,13 @@ final class ShmRing {
                     throw corrupt("message of " + length + " bytes at offset " + pos + " crosses the ring end");
                 }
             } else if (type == TYPE_PAD) {
-                if (length != capacity - pos - RECORD_HEADER) {
+                if (length != capacity - pos - RECORD_HEADER || pos == 0) { // at 0, skipping it leads back to it
                     throw corrupt("pad of " + length + " bytes at offset " + pos + " does not end the ring");
                 }
-                rec = capacity - pos;
+                advance(capacity - pos); // in place, the next message's release frees the pad too
+                continue;
             } else {
                 throw corrupt("record type " + type + " at offset " + pos);
-            }
-            if (rec > avail) {
-                throw corrupt("record of " + rec + " bytes at offset " + pos + " extends past the tail");
-            }
-            if (type == TYPE_PAD) {
-                advance(rec); // in place, the next message's release frees the pad too
-                continue;
             }
             recordPos = pos;
             recordSize = rec;
@@ -311,7 +303,7 @@ final class ShmRing {
     /** {@link #AWAKE}, {@link #ASLEEP} or {@link #ASLEEP_DEFERRING}. */
     void setSleeping(int state) {
         if (state != AWAKE) {
-            INT.setVolatile(buf, sleepingOff, state); // ordered before the doorbell and tail re-reads
+            INT.setVolatile(buf, sleepingOff, state); // ordered before the doorbell and header re-reads
         } else {
             INT.setRelease(buf, sleepingOff, AWAKE); // a producer seeing a stale state only makes a spare wake-up
         }
@@ -329,7 +321,7 @@ final class ShmRing {
 
     /**
      * The poller stops. True when the consumer sleeps and records wait that no producer rang it for: the caller rings.
-     * The flag is cleared before the tail is read, a producer publishes its tail before it reads the flag (Dekker):
+     * The flag is cleared before the header is read, a producer publishes its header before it reads the flag (Dekker):
      * either it rings, or this sees its record.
      */
     boolean endPolling() {

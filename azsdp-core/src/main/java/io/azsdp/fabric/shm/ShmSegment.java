@@ -36,12 +36,13 @@ import java.nio.file.StandardOpenOption;
  *  128 i32 state[1]                                         (own line)
  *  192 i32 notify[0]            196 i32 waiting[0]          (notify[s] is written by the other side only;
  *  200 i32 notify[1]            204 i32 waiting[1]           waiting[s] counts side s's threads asleep on it)
- * ring control r = 0, 1 (192 bytes each)
- *   +0   i64 tail                                           (producer's line)
- *   +64  i64 head                                           (consumer's line)
- *   +128 i32 doorbell, +132 i32 sleeping                    (slow-path line: the futex word and the consumer's flag)
+ * ring control r = 0, 1 (192 bytes each; the producer's tail is its own, records publish themselves)
+ *   +0   i64 head                                           (consumer's line)
+ *   +64  i32 doorbell, +68 i32 sleeping                     (slow-path line: the futex word and the consumer's flag)
+ *   +128 i32 polling                                        (the consumer's pollers)
  * ring data 0, ring data 1                                  (ringCapacity[r] bytes each, 64-aligned)
- *   records: i32 length, i32 type (MSG or PAD), payload padded to 8 bytes; a PAD record fills the tail end at wrap
+ *   records: i64 header (length in the low 32 bits, type MSG or PAD in the high ones; 0 = not yet written, see
+ *   ShmRing), payload padded to 8 bytes; a PAD record fills the ring's end at wrap
  * region table 0, region table 1                            (maxRegions[t] entries of 64 bytes)
  *   +0 i32 key (0 = free), +4 i32 pins (peer accesses in flight), +8 i64 address, +16 i64 length
  * </pre>
@@ -49,7 +50,7 @@ import java.nio.file.StandardOpenOption;
  */
 final class ShmSegment {
     static final int MAGIC = 0x415A534D; // 'AZSM'
-    static final int VERSION = 4;
+    static final int VERSION = 5;
 
     /** Per-side state words. Zero is deliberately not a valid state: an uninitialised segment is never "open". */
     static final int STATE_OPEN = 1;
@@ -58,13 +59,12 @@ final class ShmSegment {
 
     static final int LINE = 64;
     static final int HEADER_SIZE = 4 * LINE;
-    static final int CTL_SIZE = 4 * LINE;
-    static final int CTL_TAIL = 0;
-    static final int CTL_HEAD = LINE;
-    static final int CTL_DOORBELL = 2 * LINE;
-    static final int CTL_SLEEPING = 2 * LINE + 4;
+    static final int CTL_SIZE = 3 * LINE;
+    static final int CTL_HEAD = 0;
+    static final int CTL_DOORBELL = LINE;
+    static final int CTL_SLEEPING = LINE + 4;
     /** Written by the consumer's pollers only, read by a producer only when it would ring: a line of its own. */
-    static final int CTL_POLLING = 3 * LINE;
+    static final int CTL_POLLING = 2 * LINE;
     static final int ENTRY_SIZE = LINE;
     static final int ENTRY_KEY = 0;
     static final int ENTRY_PINS = 4;
@@ -76,7 +76,7 @@ final class ShmSegment {
     static final int ENTRY_SHARE_INODE = 32;
     static final int ENTRY_SHARE_OFFSET = 40;
     static final int ENTRY_SHARE_SIZE = 48;
-    /** Ring record header: i32 length, i32 type. */
+    /** Ring record header: one i64 (see ShmRing#header). */
     static final int RECORD_HEADER = 8;
 
     /** Limits that keep every offset in an int and the tables reasonable. */
@@ -149,7 +149,8 @@ final class ShmSegment {
 
     /**
      * Room for every message the receiver may hold (one per posted receive) plus one more, so that the pad record
-     * wasted at the wrap never makes a credit-honouring sender overrun.
+     * wasted at the wrap (at most a largest record less 8 bytes) and the next header the producer zeroes (8 bytes)
+     * never make a credit-honouring sender overrun.
      */
     static int ringCapacity(Params p) throws IOException {
         long cap = (p.maxPostedRecvs() + 1L) * (align8(p.maxMessage()) + RECORD_HEADER);
@@ -202,7 +203,7 @@ final class ShmSegment {
             INT.set(b, H_MAX_RECVS + 4 * i, p.maxPostedRecvs());
             INT.set(b, H_MAX_REGIONS + 4 * i, p.maxRegions());
         }
-        // memfd pages start zeroed: heads, tails, doorbells and table keys are already 0.
+        // memfd pages start zeroed: heads, the first record headers, doorbells and table keys are already 0.
         INT.setVolatile(b, stateOffset(0), STATE_OPEN);
         INT.setVolatile(b, stateOffset(1), STATE_OPEN);
         return s;

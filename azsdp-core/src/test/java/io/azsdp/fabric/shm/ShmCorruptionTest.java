@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 @Timeout(30)
 class ShmCorruptionTest {
 
-    enum Garbage { HUGE_LENGTH, NEGATIVE_LENGTH, BAD_TYPE, SHORT_PAD, TAIL_BEYOND_CAPACITY, RECORD_PAST_TAIL }
+    /** PAD_AT_START is well formed but never sent: skipping it would bring the consumer back to it, for ever. */
+    enum Garbage { HUGE_LENGTH, NEGATIVE_LENGTH, BAD_TYPE, SHORT_PAD, PAD_AT_START }
 
     static Stream<Arguments> cases() {
         return Stream.of(Garbage.values()).flatMap(g -> Stream.of(Arguments.of(g, false), Arguments.of(g, true)));
@@ -58,19 +59,18 @@ class ShmCorruptionTest {
             int cap = seg.layout.ringCapacity[0];
             int length = 16;
             int type = ShmRing.TYPE_MSG;
-            long tail = 24;
             switch (garbage) {
                 case HUGE_LENGTH -> length = 1 << 29;
                 case NEGATIVE_LENGTH -> length = -8;
                 case BAD_TYPE -> type = 7;
                 case SHORT_PAD -> type = ShmRing.TYPE_PAD;
-                case TAIL_BEYOND_CAPACITY -> tail = cap + 8L;
-                case RECORD_PAST_TAIL -> tail = 16;
+                case PAD_AT_START -> {
+                    type = ShmRing.TYPE_PAD;
+                    length = cap - ShmSegment.RECORD_HEADER;
+                }
                 default -> throw new AssertionError(garbage);
             }
-            ShmSegment.INT.set(b, data, length);
-            ShmSegment.INT.set(b, data + 4, type);
-            ShmSegment.LONG.setVolatile(b, ctl + ShmSegment.CTL_TAIL, tail);
+            ShmSegment.LONG.setVolatile(b, data, ShmRing.header(length, type));
             ShmSegment.INT.getAndAdd(b, ctl + ShmSegment.CTL_DOORBELL, 1);
             io.azsdp.nativeio.NativeLib.futexWake(seg.base + ctl + ShmSegment.CTL_DOORBELL, 1);
 

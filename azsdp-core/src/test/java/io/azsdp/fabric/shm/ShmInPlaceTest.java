@@ -252,16 +252,18 @@ class ShmInPlaceTest {
     }
 
     /**
-     * A peer that moves its tail back over a message we hold (still ahead of the head, which the held message pins)
-     * breaks the connection with a clear error; what we hold stays readable until close.
+     * A peer that writes a malformed record behind a message we hold breaks the connection with a clear error; what we
+     * hold stays readable until close.
      */
     @Test
-    void tailMovedBackOverAHeldMessageBreaksTheReceiver() throws Exception {
+    void malformedRecordBehindAHeldMessageBreaksTheReceiver() throws Exception {
         try (TwoReceives t = new TwoReceives(1024, 4)) {
             Held held = t.send(500, 0);
             ShmSegment seg = ((ShmEndpoint) t.p.client()).segment(); // the client forges the server's inbound ring
-            int ctl = seg.layout.ctlOffset[((ShmEndpoint) t.p.server()).side()];
-            ShmSegment.LONG.setVolatile(seg.buf, ctl + ShmSegment.CTL_TAIL, 8L);
+            int r = ((ShmEndpoint) t.p.server()).side();
+            int ctl = seg.layout.ctlOffset[r];
+            int next = held.offset() + 504; // the record after it: 500 bytes padded to 8
+            ShmSegment.LONG.setVolatile(seg.buf, seg.layout.dataOffset[r] + next, ShmRing.header(16, 7));
             ShmSegment.INT.getAndAdd(seg.buf, ctl + ShmSegment.CTL_DOORBELL, 1);
             io.azsdp.nativeio.NativeLib.futexWake(seg.base + ctl + ShmSegment.CTL_DOORBELL, 1);
 

@@ -6,8 +6,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * Two threads, a ring of 16 slots in direct memory: one copies each message into a slot, the other copies it out, as
  * shm BCopy's sender and receiver do on two cores. Compares the JVM's copy (ByteBuffer.put) with memcpy through the
  * native library (NativeLib.copy) on both sides, and memcpy into the ring with the JVM's copy out of it into a heap
- * array (what a read into a byte[] does), side by side, three rounds each. docs/BENCHMARKS.md, session 18. Run from
- * the repository after a build:
+ * array (what a read into a byte[] does), side by side, three rounds each. docs/BENCHMARKS-HISTORY.md, session 18.
+ * Run from the repository after a build:
  * {@code java -cp integration/target/azsdp-standalone.jar docs/bench/RingCopy.java 16384 65536}
  */
 public final class RingCopy {

@@ -190,9 +190,9 @@ public final class NativeLib {
      * {@code dst.put(dstIndex, src, srcIndex, length)}, by {@code memcpy} when the library is loaded, both buffers are
      * direct and the copy is large enough to pay for the native call. Through a ring between two cores, the JVM's own
      * copy moved 5.6-7.0 GB/s on the AMD EPYC development machine and glibc's 13.6-30.1 GB/s (16-64 KiB messages:
-     * docs/bench/RingCopy.java, docs/BENCHMARKS.md session 18). The JVM's stores into memory the other core has just
-     * read are the slow part: its copy out of the ring into a heap array ran as fast as memcpy. So heap arrays, whose
-     * copies stay on their own core's side, keep the JVM's copy.
+     * docs/bench/RingCopy.java, docs/BENCHMARKS-HISTORY.md session 18). The JVM's stores into memory the other core has
+     * just read are the slow part: its copy out of the ring into a heap array ran as fast as memcpy. So heap arrays,
+     * whose copies stay on their own core's side, keep the JVM's copy.
      */
     public static void copy(ByteBuffer dst, int dstIndex, ByteBuffer src, int srcIndex, int length) {
         if (length < NATIVE_COPY_MIN || !Holder.AVAILABLE || !dst.isDirect() || !src.isDirect() || dst.isReadOnly()) {

@@ -208,7 +208,7 @@ final class ConnectionWaits {
      * too) this one watches for its signal, and yields now and then: on 2 cores a bare spin here took the core from
      * the very threads whose work it waited for (a stream in both directions moved a third as much). The clock is
      * read before every poll, the first one too: a loop that polled first made the 64 B round trip 0.25 us slower,
-     * repeatably, for reasons not found (docs/BENCHMARKS.md, session 18).
+     * repeatably, for reasons not found (docs/BENCHMARKS-HISTORY.md, session 18).
      */
     private void pollSpinning(int seen, long start, long budget) {
         long nextYield = Spin.firstYield(start);

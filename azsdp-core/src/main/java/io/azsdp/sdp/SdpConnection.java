@@ -86,7 +86,7 @@ public final class SdpConnection implements CompletionHandler {
     /**
      * Azsdp-mode reads under way on this connection. While one is, mid sizes go by BCopy: with both directions busy
      * (shm bibw at 16 KiB) asynchronous zero copy both ways moved 1.8-3.2 GB/s against 3.5-4.1 with this rule
-     * (docs/BENCHMARKS.md, session 18).
+     * (docs/BENCHMARKS-HISTORY.md, session 18).
      */
     private final AtomicInteger readers = new AtomicInteger();
 
@@ -1762,8 +1762,8 @@ public final class SdpConnection implements CompletionHandler {
      * extension: SDP acknowledges one advert per message). While more asynchronous adverts wait to be read, their
      * writer waits for none of them: the bytes are held, up to {@link #ackBatch} adverts' worth, and go with a later
      * acknowledgement. Each RdmaRdCompl costs the reader about half a microsecond (the ring record, its credit and its
-     * send completion; docs/BENCHMARKS.md, session 23), more than the READ of 16 KiB. A writer blocked on a protected
-     * page waits on the notify word, which moves at once.
+     * send completion; docs/BENCHMARKS-HISTORY.md, session 23), more than the READ of 16 KiB. A writer blocked on a
+     * protected page waits on the notify word, which moves at once.
      */
     private void queueRdmaRdCompl(RxSegment s, int n) throws IOException {
         notifyRead(n);

@@ -61,7 +61,7 @@ final class ShmEndpoint implements Endpoint {
      * after each park that ended with the token still held, up to 8x, and back to 250 us once the progress thread
      * delivers: with a fixed 250 us, an application thread that polls most of the time (a stream's receiver) had the
      * progress thread wake up to 4000 times a second, each wake-up taking a core from an application thread
-     * (docs/BENCHMARKS.md, session 19).
+     * (docs/BENCHMARKS-HISTORY.md, session 19).
      */
     private static final long TOKEN_PARK_NANOS = 250_000;
     private static final long TOKEN_PARK_MAX_NANOS = 8 * TOKEN_PARK_NANOS;

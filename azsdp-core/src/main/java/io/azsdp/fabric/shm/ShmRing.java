@@ -26,9 +26,9 @@ import java.nio.ByteBuffer;
  * <p>The consumer reads at its {@code cursor}; {@code head} frees space behind it. Copying consumers move both
  * together. In place ({@link #receiveInPlace}) each delivered message stays where it is until its receive is posted
  * again: {@code head} then moves past the oldest messages whose receives came back ({@link #release}), pads included.
- * A sender that honours credits never overruns: the ring holds one message per posted receive plus one (the pad),
- * as long as the space pinned behind the oldest message held stays within what the held receives leave unused
- * ({@link #crowded}).
+ * A sender that honours credits never overruns: the ring holds one message per posted receive plus one (the pad and
+ * the next header), as long as the space pinned behind the oldest message held stays within what the held receives
+ * leave unused ({@link #crowded}).
  *
  * <p>Wake-up protocol (Dekker on two volatile words): the producer publishes a header with a volatile store and then
  * reads {@code sleeping}; the consumer sets {@code sleeping}, reads the doorbell, re-checks the header at its cursor,

@@ -2,8 +2,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * The round trip of one cache line between two threads, ns: each stores a counter the other waits for, on lines of
- * their own. On a 2-vCPU guest it tells where the host placed the two vCPUs at that moment (close: about 120 ns;
- * apart: about 500 ns), which sets the shm round trip (docs/BENCHMARKS.md, session 24). Three rounds of a million.
+ * their own. On a 2-vCPU guest it tells where the host placed the two vCPUs at that moment (close: about 120 ns; apart:
+ * about 500 ns), which sets the shm round trip (docs/BENCHMARKS-HISTORY.md, session 24). Three rounds of a million.
  *
  * <pre>
  * java docs/bench/LinePingPong.java
